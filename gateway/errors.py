@@ -1,0 +1,18 @@
+"""Errors that are the caller's fault (permanent) as opposed to the store's (temporary,
+`gateway.store.db.StoreUnavailable`). Each channel maps the two to its protocol's answer."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request the gateway understood and refuses: retrying it unchanged will not help."""
+
+    kind = "invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    kind = "not_found"

@@ -1,0 +1,146 @@
+"""Intake: the one door into the system.
+
+`Intake.submit(report)` fires only after the report is durably committed, with a
+`Receipt`; a report already stored under the same (channel, external_id) gives back the
+same receipt and stores nothing. Errors are typed so that each channel can answer its
+sender correctly:
+
+- `gateway.report.InvalidReport` (a `DomainError`): permanent — the report is wrong;
+- `gateway.store.db.StoreUnavailable`: temporary — nothing was stored, try again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from gateway.report import Receipt, Report
+from gateway.store.db import Database, WriteContext
+from gateway.store.tables import incidents, reports
+from gateway.workflow import correlate, records
+from gateway.workflow.machine import SYSTEM, EventDraft
+from gateway.workflow.service import open_incident
+from gateway.workflow.table import State
+
+log = Logger()
+
+
+def mask_phone(value: str) -> str:
+    """Logs never carry a whole phone number: 13812345678 → 138****5678."""
+    if len(value) >= 7:
+        return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    return "*" * len(value)
+
+
+class Intake:
+    def __init__(
+        self,
+        db: Database,
+        config: Any,
+        clock: Any,
+        on_stored: Callable[[Report, Receipt], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.tz = ZoneInfo(config.city.timezone)
+        self.on_stored = on_stored  # metrics and deadline timer; called on the reactor thread
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.seconds(), UTC)
+
+    @defer.inlineCallbacks
+    def submit(self, report: Report) -> Any:
+        receipt: Receipt = yield self.db.write(self.store, report, self.now())
+        if not receipt.duplicate:
+            log.info(
+                "Report {receipt} from {channel} {sender} → incident {incident}{how}",
+                receipt=receipt.receipt,
+                channel=report.channel,
+                sender=mask_phone(report.sender.id),
+                incident=receipt.incident,
+                how=" (attached)" if receipt.attached else "",
+            )
+        if self.on_stored is not None:
+            self.on_stored(report, receipt)
+        return receipt
+
+    # -- in the writer's transaction -------------------------------------------------------
+
+    def store(self, ctx: WriteContext, report: Report, now: datetime) -> Receipt:
+        conn = ctx.conn
+        known = conn.execute(
+            select(reports.c.receipt, incidents.c.number, incidents.c.state)
+            .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+            .where(reports.c.channel == report.channel, reports.c.external_id == report.external_id)
+        ).first()
+        if known is not None:
+            return Receipt(known.receipt, known.number, known.state, duplicate=True, attached=False)
+        ctx.lock()
+        match = correlate.find_match(conn, report, now, self.config.correlation)
+        if match is not None:
+            row = (
+                conn.execute(select(incidents).where(incidents.c.id == match.incident_id))
+                .mappings()
+                .one()
+            )
+            receipt = self._insert_report(ctx, report, row["id"], now, auto_attached=True)
+            conn.execute(
+                update(incidents).where(incidents.c.id == row["id"]).values(updated_at=now)
+            )
+            records.add_event(
+                ctx,
+                row["id"],
+                row["number"],
+                EventDraft(
+                    "attach",
+                    None,
+                    None,
+                    SYSTEM,
+                    None,
+                    {"receipt": receipt, "rule": match.rule, "channel": report.channel},
+                ),
+                now,
+                row["drill"],
+            )
+            return Receipt(receipt, row["number"], row["state"], duplicate=False, attached=True)
+        return self._open_incident(ctx, report, now)
+
+    def _open_incident(self, ctx: WriteContext, report: Report, now: datetime) -> Receipt:
+        receipt = records.new_receipt()
+        incident_id, number = open_incident(ctx, self.config, self.tz, report, now, receipt)
+        self._insert_report(ctx, report, incident_id, now, auto_attached=False, receipt=receipt)
+        return Receipt(receipt, number, str(State.RECEIVED), duplicate=False, attached=False)
+
+    def _insert_report(
+        self,
+        ctx: WriteContext,
+        report: Report,
+        incident_id: int,
+        now: datetime,
+        auto_attached: bool,
+        receipt: str | None = None,
+    ) -> str:
+        receipt = receipt or records.new_receipt()
+        ctx.conn.execute(
+            insert(reports).values(
+                receipt=receipt,
+                channel=report.channel,
+                external_id=report.external_id,
+                incident_id=incident_id,
+                home_incident_id=incident_id,
+                auto_attached=auto_attached,
+                drill=report.drill,
+                sender_key=correlate.sender_key(report),
+                received_at=report.received_at,
+                stored_at=now,
+                doc=report.to_json(),
+            )
+        )
+        return receipt

@@ -1,0 +1,345 @@
+"""The store: one writer thread that batches commits, and a pool of reader threads.
+
+Every write is a small function `fn(ctx, *args)` run inside the writer's transaction.
+The writer takes everything queued while the previous commit was on disk, runs it in one
+transaction and commits once (group commit); only then does each caller's Deferred fire.
+So "acknowledge after commit" costs one fsync per batch, not per report, and the reactor
+thread never touches the database.
+
+If anything in a batch raises, the batch is rolled back and each function is run again
+alone, so one bad request cannot fail its neighbours.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc, select, update
+from twisted.internet import defer, threads
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from gateway.store import audit
+from gateway.store.tables import chain_head
+
+T = TypeVar("T")
+log = Logger()
+
+
+class StoreUnavailable(Exception):
+    """The database cannot commit right now: a temporary error (HTTP 503, SMTP 451,
+    SMPP ESME_RX_T_APPN). The sender should retry; nothing was stored."""
+
+
+TEMPORARY_ERRORS: tuple[type[BaseException], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
+    exc.DisconnectionError,
+    OSError,
+)
+
+
+def sqlite_url(data_dir: str | Path) -> str:
+    return f"sqlite:///{Path(data_dir).resolve() / 'alarmgw.db'}"
+
+
+def make_engine(url: str, *, writer: bool, busy_timeout_ms: int = 5000) -> Engine:
+    """SQLite: WAL and synchronous=FULL, so a commit is on disk when it returns;
+    the writer's transactions begin IMMEDIATE so it never deadlocks with a CLI writer."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            pool_size=1 if writer else 4,
+            max_overflow=0 if writer else 8,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return create_engine(url, pool_size=2 if writer else 8, pool_pre_ping=True)
+
+
+@dataclass
+class WriteContext:
+    """What a write function gets: the connection and the hash-chain head, which is read
+    (and on PostgreSQL locked) once per transaction, the first time an event is appended."""
+
+    conn: Connection
+    _head: tuple[int, str] | None = None
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def lock(self) -> None:
+        """Take the chain head (and with it, on PostgreSQL, the right to write events and
+        numbers) for the rest of this transaction. SQLite's writer holds its lock already."""
+        if self._head is None:
+            row = self.conn.execute(
+                select(chain_head.c.seq, chain_head.c.hash)
+                .where(chain_head.c.id == 1)
+                .with_for_update()
+            ).one()
+            self._head = (row.seq, row.hash)
+
+    def append_event(self, **fields: Any) -> int:
+        self.lock()
+        assert self._head is not None
+        seq, prev = self._head
+        seq, digest = audit.insert_event(self.conn, seq + 1, prev, fields)
+        self._head = (seq, digest)
+        return seq
+
+    def finish(self) -> None:
+        if self._head is not None:
+            seq, digest = self._head
+            self.conn.execute(
+                update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=digest)
+            )
+
+
+@dataclass
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    deferred: defer.Deferred[Any]
+    queued: float
+
+
+_STOP = object()
+
+
+class Database:
+    """Owns the engines, the writer thread and the reader pool. `start()` applies the
+    migrations first, so nothing runs against an old schema."""
+
+    def __init__(
+        self,
+        url: str,
+        reactor: Any = None,
+        *,
+        batch_max: int = 512,
+        busy_timeout_ms: int = 5000,
+        readers: int = 4,
+        on_commit: Callable[[int, float], None] | None = None,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        self.url = url
+        self.reactor: IReactorFromThreads = reactor
+        self.batch_max = batch_max
+        self.busy_timeout_ms = busy_timeout_ms
+        self.on_commit = on_commit  # metrics hook: (batch size, seconds spent committing)
+        self.write_engine = make_engine(url, writer=True, busy_timeout_ms=busy_timeout_ms)
+        self.read_engine = (
+            make_engine(url, writer=False, busy_timeout_ms=busy_timeout_ms)
+            if url.startswith("sqlite")
+            else self.write_engine
+        )
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._readers = ThreadPool(minthreads=1, maxthreads=readers, name="alarmgw-db-read")
+        self._accepting = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    # -- life cycle -----------------------------------------------------------
+
+    def upgrade(self) -> None:
+        """Apply the migrations (blocking; call from a thread or the CLI)."""
+        from gateway.store.migrate import upgrade
+
+        upgrade(self.write_engine)
+
+    @defer.inlineCallbacks
+    def start(self, migrate: bool = True) -> Any:
+        if migrate:
+            yield threads.deferToThread(self.upgrade)
+        self._readers.start()
+        self._thread = threading.Thread(target=self._run, name="alarmgw-db-writer", daemon=True)
+        self._thread.start()
+        self._accepting = True
+
+    def stop(self) -> defer.Deferred[None]:
+        """Refuse new writes, finish the queued ones (their commits complete), then close."""
+        self._accepting = False
+        self._queue.put(_STOP)
+        thread = self._thread
+
+        def _join() -> None:
+            if thread is not None:
+                thread.join()
+            self.write_engine.dispose()
+            self.read_engine.dispose()
+
+        d = threads.deferToThread(_join)
+
+        def _stop_readers(result: Any) -> Any:
+            self._readers.stop()
+            return result
+
+        return d.addBoth(_stop_readers)
+
+    # -- work -------------------------------------------------------------------
+
+    def write(self, fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+        """Run `fn(ctx, *args)` in the writer's next transaction; fires after the commit."""
+        d: defer.Deferred[T] = defer.Deferred()
+        if not self._accepting:
+            d.errback(StoreUnavailable("the store is not running"))
+            return d
+        self._queue.put(_Job(fn, args, d, time.perf_counter()))
+        return d
+
+    def read(self, fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
+        """Run `fn(conn, *args)` on a reader thread, in a read-only transaction."""
+
+        def _in_thread() -> T:
+            try:
+                with self.read_engine.connect() as conn:
+                    return fn(conn, *args)
+            except TEMPORARY_ERRORS as e:
+                raise StoreUnavailable(str(e)) from e
+
+        return threads.deferToThreadPool(self.reactor, self._readers, _in_thread)  # type: ignore[arg-type]
+
+    def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """For the CLI: one write function in its own transaction, on this thread."""
+        with self.write_engine.connect() as conn:
+            with conn.begin():
+                ctx = WriteContext(conn)
+                result = fn(ctx, *args)
+                ctx.finish()
+            for hook in ctx.after_commit:
+                hook()
+            return result
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn: Connection | None = None
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[_Job] = [first]
+            while len(batch) < self.batch_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True  # finish this batch, then stop
+                    break
+                batch.append(nxt)
+            conn = self._commit(conn, batch)
+        if conn is not None:
+            conn.close()
+
+    def _connect(self) -> Connection | None:
+        try:
+            return self.write_engine.connect()
+        except Exception as e:  # noqa: BLE001 - any failure to connect is temporary
+            log.warn("Store unavailable: cannot connect: {error}", error=str(e).splitlines()[0])
+            return None
+
+    def _commit(self, conn: Connection | None, batch: list[_Job]) -> Connection | None:
+        started = time.perf_counter()
+        if conn is None:
+            conn = self._connect()
+            if conn is None:
+                self._fail_all(batch, StoreUnavailable("cannot connect to the database"))
+                return None
+        try:
+            results = self._transaction(conn, batch)
+        except Exception as e:  # noqa: BLE001 - sorted out job by job below
+            conn = self._reset(conn, e)
+            if len(batch) == 1 and not isinstance(e, exc.IntegrityError):
+                self._fail(batch[0], e)
+                return conn
+            # Run each job alone so that one bad job fails alone. A unique-key conflict
+            # (another node stored the same report first) succeeds on the second run.
+            for job in batch:
+                if conn is None:
+                    conn = self._connect()
+                if conn is None:
+                    self._fail(job, StoreUnavailable("cannot connect to the database"))
+                    continue
+                try:
+                    (result,) = self._transaction(conn, [job])
+                except Exception as e1:  # noqa: BLE001
+                    conn = self._reset(conn, e1)
+                    self._fail(job, e1)
+                else:
+                    self.reactor.callFromThread(job.deferred.callback, result)
+            return conn
+        elapsed = time.perf_counter() - started
+        if self.on_commit is not None:
+            self.on_commit(len(batch), elapsed)
+        for job, (result) in zip(batch, results, strict=True):
+            self.reactor.callFromThread(job.deferred.callback, result)
+        return conn
+
+    def _transaction(self, conn: Connection, batch: list[_Job]) -> list[Any]:
+        with conn.begin():
+            ctx = WriteContext(conn)
+            results = [job.fn(ctx, *job.args) for job in batch]
+            ctx.finish()
+        for hook in ctx.after_commit:
+            hook()
+        return results
+
+    def _reset(self, conn: Connection, error: BaseException) -> Connection | None:
+        """After a failed transaction: keep a healthy connection, drop a broken one."""
+        if isinstance(error, TEMPORARY_ERRORS):
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: BLE001,S110 - it is being thrown away
+                pass
+            return None
+        return conn
+
+    def _fail(self, job: _Job, error: BaseException) -> None:
+        if isinstance(error, TEMPORARY_ERRORS):
+            log.warn("Store unavailable: {error}", error=str(error).splitlines()[0])
+            error = StoreUnavailable(str(error).splitlines()[0])
+        elif not isinstance(error, Exception) or _is_bug(error):
+            log.failure("Write failed", Failure(error))
+        self.reactor.callFromThread(job.deferred.errback, Failure(error))
+
+    def _fail_all(self, batch: list[_Job], error: BaseException) -> None:
+        for job in batch:
+            self._fail(job, error)
+
+
+def _is_bug(error: BaseException) -> bool:
+    from gateway.errors import DomainError
+
+    return not isinstance(error, DomainError | exc.IntegrityError)

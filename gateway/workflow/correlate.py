@@ -1,0 +1,116 @@
+"""Which open incident does a new report duplicate? (Runs inside the writer's transaction.)
+
+Three rules, in order, each with its window from `[correlation]`:
+1. the same sender (phone, e-mail, account, terminal) reported within `sender_window`;
+2. the same alarm account and zone within `alarm_window`;
+3. a point within `place_radius_m` and `place_window` with the same category.
+Drills only ever match drills. No match: the report opens a new incident.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from gateway.report import Report
+from gateway.store.tables import incidents, reports
+from gateway.workflow.table import OPEN_STATES
+
+# Anonymous web or system senders say nothing about who is calling.
+CORRELATED_SENDERS = frozenset({"phone", "email", "account", "terminal"})
+_OPEN = [str(s) for s in OPEN_STATES]
+EARTH_RADIUS_M = 6_371_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    incident_id: int
+    rule: str  # "sender" | "alarm" | "place"
+
+
+def sender_key(report: Report) -> str:
+    return f"{report.sender.kind}:{report.sender.id}"
+
+
+def alarm_key(report: Report) -> str | None:
+    if report.alarm is None:
+        return None
+    return f"{report.alarm.account}:{report.alarm.zone or ''}"
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Haversine distance; plenty for a 200 m radius."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
+
+
+def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Match | None:
+    drill = report.drill
+    if report.sender.kind in CORRELATED_SENDERS:
+        since = now - timedelta(seconds=cfg.sender_window)
+        row = conn.execute(
+            select(incidents.c.id)
+            .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+            .where(
+                reports.c.sender_key == sender_key(report),
+                reports.c.received_at >= since,
+                incidents.c.state.in_(_OPEN),
+                incidents.c.drill == drill,
+            )
+            .order_by(reports.c.received_at.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            return Match(row.id, "sender")
+    key = alarm_key(report)
+    if key is not None:
+        since = now - timedelta(seconds=cfg.alarm_window)
+        row = conn.execute(
+            select(incidents.c.id)
+            .where(
+                incidents.c.alarm_key == key,
+                incidents.c.created_at >= since,
+                incidents.c.state.in_(_OPEN),
+                incidents.c.drill == drill,
+            )
+            .order_by(incidents.c.created_at.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            return Match(row.id, "alarm")
+    loc = report.location
+    if report.category and loc is not None and loc.lat is not None and loc.lon is not None:
+        since = now - timedelta(seconds=cfg.place_window)
+        # A bounding box in degrees narrows the candidates; the exact distance decides.
+        dlat = cfg.place_radius_m / 111_320.0
+        dlon = dlat / max(math.cos(math.radians(loc.lat)), 0.01)
+        rows = conn.execute(
+            select(incidents.c.id, incidents.c.lat, incidents.c.lon)
+            .where(
+                and_(
+                    incidents.c.category == report.category,
+                    incidents.c.created_at >= since,
+                    incidents.c.state.in_(_OPEN),
+                    incidents.c.drill == drill,
+                    incidents.c.lat.between(loc.lat - dlat, loc.lat + dlat),
+                    incidents.c.lon.between(loc.lon - dlon, loc.lon + dlon),
+                )
+            )
+            .order_by(incidents.c.created_at.desc())
+        ).all()
+        best = min(
+            rows,
+            key=lambda r: distance_m(loc.lat, loc.lon, r.lat, r.lon),  # type: ignore[arg-type]
+            default=None,
+        )
+        if best is not None and distance_m(loc.lat, loc.lon, best.lat, best.lon) <= (
+            cfg.place_radius_m
+        ):
+            return Match(best.id, "place")
+    return None

@@ -1,0 +1,352 @@
+"""Incidents in the database: load the snapshot the rules need, save what they decided,
+and render the incident document of `schemas/incident.schema.json`."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, RowMapping, insert, select, update
+
+from gateway.errors import NotFound
+from gateway.report import format_utc
+from gateway.store.db import WriteContext
+from gateway.store.tables import counters, deadlines, deliveries, events, incidents, reports
+from gateway.workflow.machine import (
+    ArmDeadline,
+    EventDraft,
+    MoveReports,
+    Notify,
+    Outcome,
+    Snapshot,
+)
+from gateway.workflow.table import STEP_ON_ENTRY, State
+
+# Crockford base32 without I, L, O, U: read aloud over the phone without confusion.
+RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def new_receipt() -> str:
+    return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(10))
+
+
+def next_incident_number(conn: Connection, city_code: str, now: datetime, tz: ZoneInfo) -> str:
+    """`530100-20261124-000123`: the city's 6-digit area code, the local date, a daily count."""
+    day = now.astimezone(tz).strftime("%Y%m%d")
+    name = f"incident:{day}"
+    value = conn.execute(
+        select(counters.c.value).where(counters.c.name == name).with_for_update()
+    ).scalar()
+    if value is None:
+        value = 1
+        conn.execute(insert(counters).values(name=name, value=value))
+    else:
+        value += 1
+        conn.execute(update(counters).where(counters.c.name == name).values(value=value))
+    return f"{city_code[:6]}-{day}-{value:06d}"
+
+
+def load(conn: Connection, number: str, lock: bool = False) -> RowMapping:
+    q = select(incidents).where(incidents.c.number == number)
+    if lock:
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFound(f"no incident {number}")
+    return row
+
+
+def snapshot(row: RowMapping) -> Snapshot:
+    location = None
+    if row["lat"] is not None or row["address"] is not None:
+        location = {
+            k: row[c]
+            for k, c in (
+                ("lat", "lat"),
+                ("lon", "lon"),
+                ("accuracy_m", "accuracy_m"),
+                ("address", "address"),
+            )
+            if row[c] is not None
+        }
+    return Snapshot(
+        number=row["number"],
+        state=State(row["state"]),
+        drill=row["drill"],
+        category=row["category"],
+        priority=row["priority"],
+        unit=row["unit"],
+        unit_assigned=row["unit_assigned"],
+        master=row["master"],
+        resume_state=State(row["resume_state"]) if row["resume_state"] else None,
+        reason=row["reason"],
+        result=row["result"],
+        location=location,
+    )
+
+
+def add_event(
+    ctx: WriteContext,
+    incident_id: int | None,
+    number: str | None,
+    draft: EventDraft,
+    now: datetime,
+    drill: bool,
+) -> int:
+    return ctx.append_event(
+        incident_id=incident_id,
+        number=number,
+        action=draft.action,
+        actor=draft.actor.to_json(),
+        at=now,
+        from_state=str(draft.from_state) if draft.from_state else None,
+        to_state=str(draft.to_state) if draft.to_state else None,
+        reason=draft.reason,
+        data=draft.data,
+        drill=drill,
+    )
+
+
+def arm_deadline(conn: Connection, incident_id: int, eff: ArmDeadline) -> None:
+    conn.execute(
+        insert(deadlines).values(
+            incident_id=incident_id,
+            step=str(eff.step),
+            unit=eff.unit,
+            due=eff.due,
+            status="pending",
+        )
+    )
+
+
+def queue_delivery(
+    conn: Connection,
+    incident_id: int,
+    *,
+    unit: str | None,
+    kind: str,
+    target: str,
+    name: str | None,
+    reason: str,
+    drill: bool,
+    now: datetime,
+) -> None:
+    conn.execute(
+        insert(deliveries).values(
+            incident_id=incident_id,
+            unit=unit,
+            kind=kind,
+            target=target,
+            target_name=name,
+            reason=reason,
+            drill=drill,
+            status="pending",
+            attempts=0,
+            next_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def notify_unit(
+    conn: Connection,
+    org: Any,
+    incident_id: int,
+    unit: str,
+    reason: str,
+    drill: bool,
+    now: datetime,
+    kinds: frozenset[str],
+) -> int:
+    """Queue a delivery to each of the unit's notify targets that a notifier can reach."""
+    if unit not in org:
+        return 0
+    n = 0
+    for target in org.get(unit).notify:
+        if target.kind in kinds:
+            queue_delivery(
+                conn,
+                incident_id,
+                unit=unit,
+                kind=target.kind,
+                target=target.address,
+                name=target.name,
+                reason=reason,
+                drill=drill,
+                now=now,
+            )
+            n += 1
+    return n
+
+
+def save(
+    ctx: WriteContext,
+    row: RowMapping,
+    outcome: Outcome,
+    now: datetime,
+    org: Any,
+    notify_kinds: frozenset[str],
+) -> None:
+    """Persist what `machine.apply` or `machine.on_deadline` decided."""
+    conn = ctx.conn
+    new = outcome.incident
+    incident_id = row["id"]
+    milestones = dict(row["milestones"])
+    if new.state != row["state"]:
+        milestones[str(new.state)] = format_utc(now)
+    loc = new.location or {}
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.id == incident_id)
+        .values(
+            state=str(new.state),
+            resume_state=str(new.resume_state) if new.resume_state else None,
+            category=new.category,
+            priority=new.priority,
+            unit=new.unit,
+            unit_assigned=new.unit_assigned,
+            master=new.master,
+            reason=new.reason,
+            result=new.result,
+            lat=loc.get("lat"),
+            lon=loc.get("lon"),
+            accuracy_m=loc.get("accuracy_m"),
+            address=loc.get("address"),
+            milestones=milestones,
+            updated_at=now,
+        )
+    )
+    if outcome.clears_deadlines:
+        # The step armed for the old state is met if we moved forward out of it.
+        old_step = STEP_ON_ENTRY.get(State(row["state"]))
+        conn.execute(
+            update(deadlines)
+            .where(deadlines.c.incident_id == incident_id, deadlines.c.status == "pending")
+            .values(
+                status="met" if old_step and _progressed(row["state"], new.state) else "cancelled",
+                closed_at=now,
+            )
+        )
+    for draft in outcome.events:
+        add_event(ctx, incident_id, new.number, draft, now, new.drill)
+    for eff in outcome.effects:
+        if isinstance(eff, ArmDeadline):
+            arm_deadline(conn, incident_id, eff)
+        elif isinstance(eff, Notify):
+            notify_unit(conn, org, incident_id, eff.unit, eff.reason, new.drill, now, notify_kinds)
+        elif isinstance(eff, MoveReports):
+            if eff.to_master is not None:
+                master = load(conn, eff.to_master)
+                conn.execute(
+                    update(reports)
+                    .where(reports.c.incident_id == incident_id)
+                    .values(incident_id=master["id"])
+                )
+            else:
+                conn.execute(
+                    update(reports)
+                    .where(reports.c.home_incident_id == incident_id)
+                    .values(incident_id=incident_id)
+                )
+
+
+_FORWARD = [
+    State.RECEIVED,
+    State.ACCEPTED,
+    State.DISPATCHED,
+    State.ACKNOWLEDGED,
+    State.ON_SCENE,
+    State.HANDLED,
+    State.CLOSED,
+]
+
+
+def _progressed(old: str, new: State) -> bool:
+    o = State(old)
+    return o in _FORWARD and new in _FORWARD and _FORWARD.index(new) > _FORWARD.index(o)
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def local_time(t: datetime) -> str:
+    """Times are stored in UTC and shown in Asia/Shanghai."""
+    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[str, Any]:
+    snap = snapshot(row)
+    doc: dict[str, Any] = {
+        "number": row["number"],
+        "state": row["state"],
+        "category": row["category"],
+        "priority": row["priority"],
+        "location": snap.location,
+        "unit": row["unit"],
+        "unit_assigned": row["unit_assigned"],
+        "drill": row["drill"],
+        "master": row["master"],
+        "summary": row["summary"],
+        "reason": row["reason"],
+        "result": row["result"],
+        "created_at": format_utc(row["created_at"]),
+        "updated_at": format_utc(row["updated_at"]),
+        "milestones": row["milestones"],
+    }
+    iid = row["id"]
+    doc["deadlines"] = [
+        {"step": d.step, "due": format_utc(d.due), "unit": d.unit, "fired": d.status == "missed"}
+        for d in conn.execute(
+            select(deadlines).where(deadlines.c.incident_id == iid).order_by(deadlines.c.id)
+        )
+        if d.status in ("pending", "missed")
+    ]
+    report_rows = (
+        conn.execute(select(reports).where(reports.c.incident_id == iid).order_by(reports.c.id))
+        .mappings()
+        .all()
+    )
+    doc["report_count"] = len(report_rows)
+    if detail:
+        doc["reports"] = [
+            dict(r["doc"], receipt=r["receipt"], auto_attached=r["auto_attached"])
+            for r in report_rows
+        ]
+        doc["events"] = [
+            {
+                "seq": e.seq,
+                "incident": e.number,
+                "action": e.action,
+                "actor": e.actor,
+                "at": format_utc(e.at),
+                "from_state": e.from_state,
+                "to_state": e.to_state,
+                "reason": e.reason,
+                "data": e.data,
+                "drill": e.drill,
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in conn.execute(
+                select(events).where(events.c.incident_id == iid).order_by(events.c.seq)
+            )
+        ]
+        doc["deliveries"] = [
+            {
+                "target": d.target_name or d.target,
+                "kind": d.kind,
+                "attempt": d.attempts,
+                "status": d.status,
+                "http_status": d.http_status,
+                "at": format_utc(d.updated_at),
+                "error": d.error,
+            }
+            for d in conn.execute(
+                select(deliveries).where(deliveries.c.incident_id == iid).order_by(deliveries.c.id)
+            )
+        ]
+    return doc

@@ -1,0 +1,355 @@
+"""The workflow service: loads an incident, lets `machine.apply` decide, persists the result.
+
+Actions, deadline firings and detaching a report are write functions run in the store's
+writer transaction, so two actions on one incident never interleave, and on PostgreSQL
+the incident row is locked for the transaction (several gateway nodes, one database).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, insert, select, update
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from gateway.errors import DomainError, NotFound
+from gateway.report import Report, format_utc
+from gateway.store.db import Database, WriteContext
+from gateway.store.tables import deadlines, incidents, reports
+from gateway.workflow import correlate, records
+from gateway.workflow.machine import (
+    SYSTEM,
+    Actor,
+    EventDraft,
+    Forbidden,
+    Outcome,
+    Snapshot,
+    apply,
+    arm,
+    check_actor,
+    on_deadline,
+)
+from gateway.workflow.routing import route
+from gateway.workflow.table import Action, Role, State, Step
+
+log = Logger()
+
+DETACH = "detach"
+DETACH_ROLES = frozenset({Role.CALLTAKER, Role.DISPATCHER, Role.SUPERVISOR})
+
+
+class Workflow:
+    def __init__(
+        self,
+        db: Database,
+        config: Any,
+        clock: Any,
+        notify_kinds: frozenset[str] = frozenset({"webhook"}),
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self.notify_kinds = notify_kinds
+        self.tz = ZoneInfo(config.city.timezone)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.seconds(), UTC)
+
+    # -- from the reactor thread -------------------------------------------------------------
+
+    def act(
+        self, number: str, action: str, actor: Actor, params: dict[str, Any]
+    ) -> defer.Deferred[dict[str, Any]]:
+        return self.db.write(self.act_in, number, action, actor, params, self.now())
+
+    def fire_due(self, limit: int = 100) -> defer.Deferred[list[str]]:
+        return self.db.write(self.fire_due_in, self.now(), limit)
+
+    def next_due(self) -> defer.Deferred[datetime | None]:
+        return self.db.read(next_due)
+
+    # -- in the writer's transaction ---------------------------------------------------------
+
+    def act_in(
+        self,
+        ctx: WriteContext,
+        number: str,
+        action: str,
+        actor: Actor,
+        params: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        ctx.lock()
+        row = records.load(ctx.conn, number, lock=True)
+        if action == DETACH:
+            return self._detach(ctx, row, actor, params, now)
+        before = records.snapshot(row)
+        params = dict(params)
+        if action == Action.ACCEPT:
+            params = self._route_accept(before, params)
+        if action == Action.MERGE:
+            master = records.load(ctx.conn, str(params.get("master")))
+            if master["state"] not in _MERGEABLE or master["drill"] != row["drill"]:
+                raise DomainError(
+                    f"cannot merge into {master['number']}: it is {master['state']}"
+                    + (" and the drill flags differ" if master["drill"] != row["drill"] else "")
+                )
+        outcome = apply(
+            before, action, actor, params, now=now, org=self.config.org, sla=self.config.sla
+        )
+        records.save(ctx, row, outcome, now, self.config.org, self.notify_kinds)
+        if action == Action.ACCEPT:
+            self._route_notices(ctx.conn, row["id"], outcome, params, now)
+        return records.document(ctx.conn, records.load(ctx.conn, number), detail=True)
+
+    def _route_accept(self, s: Snapshot, params: dict[str, Any]) -> dict[str, Any]:
+        """Accepting classifies the incident: route it again with what is now known."""
+        category = params.get("category")
+        if category not in self.config.categories:
+            raise DomainError(f"unknown category {category!r}")
+        params.setdefault("default_priority", self.config.categories[category].priority)
+        loc = params.get("location") or s.location or {}
+        r = route(
+            self.config.org,
+            self.config.categories,
+            lat=loc.get("lat"),
+            lon=loc.get("lon"),
+            address=loc.get("address"),
+            category=category,
+            priority=params.get("priority") or params["default_priority"],
+        )
+        params.setdefault("unit", r.unit)
+        params["_route"] = r
+        return params
+
+    def _route_notices(
+        self,
+        conn: Connection,
+        incident_id: int,
+        outcome: Outcome,
+        params: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Category hints (fire → 119) and priority 1 (→ city center) notify at once."""
+        s = outcome.incident
+        for notice in params["_route"].notify:
+            if notice.target is not None and notice.target.kind in self.notify_kinds:
+                records.queue_delivery(
+                    conn,
+                    incident_id,
+                    unit=None,
+                    kind=notice.target.kind,
+                    target=notice.target.address,
+                    name=notice.target.name,
+                    reason=notice.reason,
+                    drill=s.drill,
+                    now=now,
+                )
+            elif notice.unit is not None:
+                records.notify_unit(
+                    conn,
+                    self.config.org,
+                    incident_id,
+                    notice.unit,
+                    notice.reason,
+                    s.drill,
+                    now,
+                    self.notify_kinds,
+                )
+
+    def _detach(
+        self, ctx: WriteContext, row: Any, actor: Actor, params: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """Take an auto-attached report off the incident: it opens an incident of its own."""
+        snap = records.snapshot(row)
+        check_actor(snap, actor, DETACH_ROLES, self.config.org, DETACH)
+        conn = ctx.conn
+        rep = (
+            conn.execute(
+                select(reports).where(
+                    reports.c.receipt == params.get("report"), reports.c.incident_id == row["id"]
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if rep is None:
+            raise NotFound(f"incident {row['number']} has no report {params.get('report')!r}")
+        if not rep["auto_attached"]:
+            raise DomainError(f"report {rep['receipt']} opened this incident: nothing to detach")
+        report = Report.from_json(rep["doc"])
+        new_id, new_number = open_incident(ctx, self.config, self.tz, report, now, rep["receipt"])
+        conn.execute(
+            update(reports)
+            .where(reports.c.id == rep["id"])
+            .values(incident_id=new_id, home_incident_id=new_id, auto_attached=False)
+        )
+        records.add_event(
+            ctx,
+            row["id"],
+            row["number"],
+            EventDraft(
+                DETACH,
+                snap.state,
+                snap.state,
+                actor,
+                params.get("reason"),
+                {"receipt": rep["receipt"], "incident": new_number},
+            ),
+            now,
+            row["drill"],
+        )
+        return records.document(conn, records.load(conn, row["number"]), detail=True)
+
+    def fire_due_in(self, ctx: WriteContext, now: datetime, limit: int) -> list[str]:
+        """Claim and fire every pending deadline that is due. The claim is an UPDATE of a
+        pending row, so with several nodes on one database each deadline fires once."""
+        conn = ctx.conn
+        due = conn.execute(
+            select(deadlines.c.id, deadlines.c.incident_id, deadlines.c.step)
+            .where(deadlines.c.status == "pending", deadlines.c.due <= now)
+            .order_by(deadlines.c.due)
+            .limit(limit)
+        ).all()
+        fired: list[str] = []
+        if not due:
+            return fired
+        ctx.lock()
+        for d in due:
+            claimed = conn.execute(
+                update(deadlines)
+                .where(deadlines.c.id == d.id, deadlines.c.status == "pending")
+                .values(status="missed", closed_at=now)
+            ).rowcount
+            if claimed != 1:
+                continue
+            row = (
+                conn.execute(
+                    select(incidents).where(incidents.c.id == d.incident_id).with_for_update()
+                )
+                .mappings()
+                .one()
+            )
+            outcome = on_deadline(
+                records.snapshot(row),
+                Step(d.step),
+                now=now,
+                org=self.config.org,
+                sla=self.config.sla,
+            )
+            records.save(ctx, row, outcome, now, self.config.org, self.notify_kinds)
+            fired.append(row["number"])
+            log.warn(
+                "Deadline {step} missed on {number} (unit {unit})",
+                step=d.step,
+                number=row["number"],
+                unit=row["unit"],
+            )
+        return fired
+
+
+_MERGEABLE = {
+    str(s)
+    for s in (
+        State.RECEIVED,
+        State.ACCEPTED,
+        State.DISPATCHED,
+        State.ACKNOWLEDGED,
+        State.ON_SCENE,
+        State.HANDLED,
+    )
+}
+
+
+def open_incident(
+    ctx: WriteContext, config: Any, tz: ZoneInfo, report: Report, now: datetime, receipt: str
+) -> tuple[int, str]:
+    """A new incident in `received` from its first report: number, suggested unit (routing),
+    the `create` event and the accept deadline."""
+    conn = ctx.conn
+    loc = report.location
+    category = report.category
+    priority = config.categories[category].priority if category in config.categories else None
+    suggestion = route(
+        config.org,
+        config.categories,
+        lat=loc.lat if loc else None,
+        lon=loc.lon if loc else None,
+        address=loc.address if loc else None,
+        category=category,
+        priority=priority,
+    )
+    number = records.next_incident_number(conn, config.city.code, now, tz)
+    incident_id = conn.execute(
+        insert(incidents).values(
+            number=number,
+            state=str(State.RECEIVED),
+            drill=report.drill,
+            category=category,
+            priority=priority,
+            lat=loc.lat if loc else None,
+            lon=loc.lon if loc else None,
+            accuracy_m=loc.accuracy_m if loc else None,
+            address=loc.address if loc else None,
+            unit=suggestion.unit,
+            unit_assigned=False,
+            summary=report.text[:200],
+            sender_key=correlate.sender_key(report),
+            alarm_key=correlate.alarm_key(report),
+            milestones={"received": format_utc(report.received_at)},
+            created_at=now,
+            updated_at=now,
+        )
+    ).inserted_primary_key[0]
+    records.add_event(
+        ctx,
+        incident_id,
+        number,
+        EventDraft(
+            "create",
+            None,
+            State.RECEIVED,
+            SYSTEM,
+            None,
+            {
+                "receipt": receipt,
+                "channel": report.channel,
+                "unit": suggestion.unit,
+                "route": suggestion.reason,
+            },
+        ),
+        now,
+        report.drill,
+    )
+    snap = Snapshot(
+        number, State.RECEIVED, drill=report.drill, priority=priority, unit=suggestion.unit
+    )
+    for eff in arm(State.RECEIVED, snap, now, config.sla, suggestion.unit):
+        records.arm_deadline(conn, incident_id, eff)  # type: ignore[arg-type]
+    return incident_id, number
+
+
+def next_due(conn: Connection) -> datetime | None:
+    return conn.execute(
+        select(deadlines.c.due)
+        .where(deadlines.c.status == "pending")
+        .order_by(deadlines.c.due)
+        .limit(1)
+    ).scalar()
+
+
+def may_see(actor: Actor, unit: str | None, org: Any) -> bool:
+    """Queue scope: an incident without a unit is the root's; otherwise the actor's subtree."""
+    if actor.role is Role.SYSTEM:
+        return True
+    if actor.unit is None:
+        return False
+    if unit is None or unit not in org:
+        return org.escalation_target(actor.unit) is None
+    return bool(org.covers(actor.unit, unit))
+
+
+__all__ = ["Workflow", "open_incident", "next_due", "may_see", "Forbidden"]
