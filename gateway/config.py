@@ -96,6 +96,7 @@ class Config:
     path: Path | None  # None: the bundled sample city
     city: City
     storage_url: str | None
+    busy_timeout_ms: int
     http: HttpSettings
     org: OrgTree = field(hash=False)
     categories: Mapping[str, Category] = field(hash=False)
@@ -150,6 +151,7 @@ def _build(text: str, label: str, path: Path | None, base: Traversable) -> Confi
             sample=data["city"].get("sample", False),
         ),
         storage_url=data.get("storage", {}).get("url"),
+        busy_timeout_ms=data.get("storage", {}).get("busy_timeout_ms", 5000),
         http=HttpSettings(
             host=data["http"]["host"],
             port=data["http"]["port"],

@@ -1,0 +1,239 @@
+"""The gateway assembled: store → deadline timer → notifiers → channels (web first).
+
+`build(config, data_dir, ...)` returns the top service; `gateway.tap` hands it to twistd.
+The core never imports a channel module at import time of its own: the channels are
+listed here, in the one place that wires the application together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer, endpoints
+from twisted.logger import Logger
+from twisted.web import server
+
+from gateway.config import Config
+from gateway.intake import Intake
+from gateway.metrics import Metrics
+from gateway.report import Receipt, Report
+from gateway.service import AsyncMultiService
+from gateway.store.db import Database, StoreUnavailable, sqlite_url
+from gateway.workflow.service import Workflow
+
+log = Logger()
+
+
+class StoreService(service.Service):
+    name = "store"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def startService(self) -> Any:
+        service.Service.startService(self)
+        log.info("Store: {url}", url=_redact(self.db.url))
+        return self.db.start()
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        return self.db.stop()
+
+
+class DeadlineTimer(service.Service):
+    """Fires missed deadlines. It wakes at the earliest pending deadline (re-read after
+    each firing and whenever a write arms a new one) and at least every `poll` seconds,
+    which also picks up deadlines armed by other nodes. At start it fires at once what
+    passed while the gateway was down."""
+
+    name = "deadlines"
+
+    def __init__(self, gw: Gateway, poll: float = 5.0) -> None:
+        self.gw = gw
+        self.poll = poll
+        self._call: Any = None
+        self._busy: defer.Deferred[Any] | None = None
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        self._schedule(0)
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        return self._busy
+
+    def poke(self, due: datetime) -> None:
+        delay = max(0.0, due.timestamp() - self.gw.clock.seconds())
+        if self._call is None or not self._call.active() or (
+            self._call.getTime() > self.gw.clock.seconds() + delay
+        ):
+            self._schedule(delay)
+
+    def _schedule(self, delay: float) -> None:
+        if not self.running:
+            return
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = self.gw.clock.callLater(min(delay, self.poll), self._tick)
+
+    @defer.inlineCallbacks
+    def _tick(self) -> Any:
+        self._busy = defer.Deferred()
+        try:
+            fired = yield self.gw.workflow.fire_due()
+            for _ in fired:
+                self.gw.metrics.missed_deadlines.inc()
+            nxt = yield self.gw.workflow.next_due()
+        except StoreUnavailable as e:
+            log.warn("Deadline check deferred: {error}", error=str(e))
+            nxt = None
+        except Exception:  # noqa: BLE001 - keep the timer alive whatever happens
+            log.failure("Deadline check failed")
+            nxt = None
+        finally:
+            busy, self._busy = self._busy, None
+            busy.callback(None)
+        delay = self.poll if nxt is None else max(0.0, nxt.timestamp() - self.gw.clock.seconds())
+        self._schedule(delay)
+
+
+class WebService(service.Service):
+    name = "web"
+
+    def __init__(self, gw: Gateway, endpoint: str) -> None:
+        self.gw = gw
+        self.endpoint = endpoint
+        self.port: Any = None
+
+    @defer.inlineCallbacks
+    def startService(self) -> Any:
+        service.Service.startService(self)
+        from gateway.http.api import ApiResource, LimitedRequest
+
+        site = server.Site(ApiResource(self.gw))
+        max_body = self.gw.config.http.max_body
+
+        class _Request(LimitedRequest):
+            pass
+
+        _Request.max_body = max_body
+        site.requestFactory = _Request
+        site.displayTracebacks = False
+        ep = endpoints.serverFromString(self.gw.reactor, self.endpoint)
+        self.port = yield ep.listen(site)
+        addr = self.port.getHost()
+        log.info("HTTP on http://{host}:{port}/", host=addr.host, port=addr.port)
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        if self.port is not None:
+            return self.port.stopListening()
+        return None
+
+
+@dataclass
+class Gateway:
+    """The running parts that channels and the HTTP API talk to."""
+
+    config: Config
+    db: Database
+    intake: Intake
+    workflow: Workflow
+    metrics: Metrics
+    reactor: Any
+    clock: Any
+    timer: DeadlineTimer | None = None
+
+    def submit(self, report: Report) -> defer.Deferred[Receipt]:
+        d = self.intake.submit(report)
+
+        def counted(r: Receipt) -> Receipt:
+            self.metrics.reports.labels(report.channel,
+                                        "duplicate" if r.duplicate else "stored").inc()
+            return r
+
+        def failed(f: Any) -> Any:
+            outcome = "unavailable" if f.check(StoreUnavailable) else "invalid"
+            self.metrics.reports.labels(report.channel, outcome).inc()
+            return f
+
+        return d.addCallbacks(counted, failed)
+
+
+    def act(self, number: str, action: str, actor: Any,
+            params: dict[str, Any]) -> defer.Deferred[dict[str, Any]]:
+        d = self.workflow.act(number, action, actor, params)
+
+        def poke(doc: dict[str, Any]) -> dict[str, Any]:
+            pending = [d["due"] for d in doc.get("deadlines", ()) if not d["fired"]]
+            if pending and self.timer is not None:
+                self.timer.poke(datetime.fromisoformat(min(pending).replace("Z", "+00:00")))
+            return doc
+
+        return d.addCallback(poke)
+
+
+def build(config: Config, data_dir: str | Path = "alarmgw-data", http_endpoint: str | None = None,
+          reactor: Any = None, clock: Any = None) -> tuple[AsyncMultiService, Gateway]:
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    clock = clock or reactor
+    url = config.storage_url
+    if not url:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        url = sqlite_url(data_dir)
+    metrics = Metrics()
+    db = Database(url, reactor, on_commit=metrics.on_commit,
+                  busy_timeout_ms=config.busy_timeout_ms)
+    workflow = Workflow(db, config, clock)
+    intake = Intake(db, config, clock)
+    gw = Gateway(config, db, intake, workflow, metrics, reactor, clock)
+    top = AsyncMultiService()
+    StoreService(db).setServiceParent(top)
+    gw.timer = DeadlineTimer(gw)
+    gw.timer.setServiceParent(top)
+    _add_notifiers(gw, top)
+    web = config.channels.get("web", {})
+    if web.get("enabled", True):
+        endpoint = http_endpoint or (
+            f"tcp:{config.http.port}:interface={config.http.host.replace(':', chr(92) + ':')}"
+        )
+        WebService(gw, endpoint).setServiceParent(top)
+    intake.on_stored = _on_stored(gw)
+    return top, gw
+
+
+def _on_stored(gw: Gateway) -> Any:
+    def on_stored(report: Report, receipt: Receipt) -> None:
+        # A new incident arms its accept deadline: let the timer know when it is due.
+        if not receipt.duplicate and not receipt.attached and gw.timer is not None:
+            seconds = gw.config.sla.seconds("accept", 1)
+            if seconds is not None:
+                gw.timer.poke(datetime.fromtimestamp(gw.clock.seconds() + seconds, UTC))
+
+    return on_stored
+
+
+def _add_notifiers(gw: Gateway, top: AsyncMultiService) -> None:
+    try:
+        from gateway.notify.webhook import WebhookNotifier
+    except ImportError:  # pragma: no cover - until the notifier lands
+        return
+    WebhookNotifier(gw.db, gw.config, clock=gw.clock).setServiceParent(top)
+
+
+def _redact(url: str) -> str:
+    """Never log a database password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url

@@ -1,0 +1,49 @@
+"""twistd glue: options and `makeService`. Used by the `alarmgw` twistd plugin and by
+`alarmgw run`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from twisted.python import usage
+
+
+class Options(usage.Options):
+    synopsis = "[--config FILE] [--data-dir DIR] [--http-port N] [--http-host HOST]"
+    optParameters = [
+        ["config", "c", None, "TOML configuration file (default: the bundled sample city)"],
+        ["data-dir", "d", "alarmgw-data", "Directory for the SQLite database and raw payloads"],
+        ["http-port", "p", None, "HTTP port (default: [http] port in the config, 8110)", int],
+        ["http-host", None, None, "HTTP interface (default: [http] host, 127.0.0.1)"],
+    ]
+
+    def postOptions(self) -> None:
+        from gateway.config import ConfigError, load_config
+
+        try:
+            self["loaded"] = load_config(self["config"])
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+        port = self["http-port"]
+        if port is not None and not 0 <= port <= 65535:
+            raise usage.UsageError(f"--http-port: {port} is not a TCP port")
+
+
+def makeService(options: Options) -> Any:
+    from gateway.reactor import install
+
+    install()
+    from twisted.internet import reactor
+
+    from gateway.app import build
+
+    config = options["loaded"]
+    host = options["http-host"] or config.http.host
+    port = options["http-port"] if options["http-port"] is not None else config.http.port
+    endpoint = f"tcp:{port}:interface={host.replace(':', chr(92) + ':')}"
+    if config.city.sample:
+        print("alarmgw: running the SAMPLE city (示例数据, fictitious); pass --config for a real one",
+              file=sys.stderr)
+    top, _gw = build(config, options["data-dir"], endpoint, reactor)
+    return top

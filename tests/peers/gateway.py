@@ -1,0 +1,122 @@
+"""Start the real gateway process (`python -m gateway.cli run`) on a free port, for tests
+that speak HTTP to it. Logs go to a file in the data directory, shown when a test fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class GatewayProcess:
+    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "gateway.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `alarmgw ARGS` against this gateway's store (options go last: argparse takes
+        them anywhere after the sub-command)."""
+        cmd = [sys.executable, "-m", "gateway.cli", *args, "--data-dir", str(self.data_dir)]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=check,
+                              timeout=60)
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "gateway.cli", "run", "--data-dir", str(self.data_dir),
+               "--http-port", str(self.port)]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                status, _ = self.request("GET", "/healthz", timeout=1)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gateway did not answer within {timeout} s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-20000:]
+        except OSError:
+            return ""
+
+    def request(self, method: str, path: str, body: Any = None, *, token: str | None = None,
+                headers: dict[str, str] | None = None, raw: bytes | None = None,
+                timeout: float = 30) -> tuple[int, Any]:
+        data = raw
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, _decode(resp.read(), resp.headers.get("Content-Type", ""))
+        except urllib.error.HTTPError as e:
+            return e.code, _decode(e.read(), e.headers.get("Content-Type", ""))
+
+    def token(self, user: str, role: str, unit: str | None = None) -> str:
+        args = ["token", "create", "--user", user, "--role", role]
+        if unit:
+            args += ["--unit", unit]
+        return self.cli(*args).stdout.strip()
+
+
+def _decode(data: bytes, ctype: str) -> Any:
+    if "json" in ctype:
+        return json.loads(data)
+    return data.decode("utf-8", "replace")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
