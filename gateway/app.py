@@ -70,8 +70,10 @@ class DeadlineTimer(service.Service):
 
     def poke(self, due: datetime) -> None:
         delay = max(0.0, due.timestamp() - self.gw.clock.seconds())
-        if self._call is None or not self._call.active() or (
-            self._call.getTime() > self.gw.clock.seconds() + delay
+        if (
+            self._call is None
+            or not self._call.active()
+            or (self._call.getTime() > self.gw.clock.seconds() + delay)
         ):
             self._schedule(delay)
 
@@ -154,8 +156,9 @@ class Gateway:
         d = self.intake.submit(report)
 
         def counted(r: Receipt) -> Receipt:
-            self.metrics.reports.labels(report.channel,
-                                        "duplicate" if r.duplicate else "stored").inc()
+            self.metrics.reports.labels(
+                report.channel, "duplicate" if r.duplicate else "stored"
+            ).inc()
             return r
 
         def failed(f: Any) -> Any:
@@ -165,9 +168,9 @@ class Gateway:
 
         return d.addCallbacks(counted, failed)
 
-
-    def act(self, number: str, action: str, actor: Any,
-            params: dict[str, Any]) -> defer.Deferred[dict[str, Any]]:
+    def act(
+        self, number: str, action: str, actor: Any, params: dict[str, Any]
+    ) -> defer.Deferred[dict[str, Any]]:
         d = self.workflow.act(number, action, actor, params)
 
         def poke(doc: dict[str, Any]) -> dict[str, Any]:
@@ -179,8 +182,13 @@ class Gateway:
         return d.addCallback(poke)
 
 
-def build(config: Config, data_dir: str | Path = "alarmgw-data", http_endpoint: str | None = None,
-          reactor: Any = None, clock: Any = None) -> tuple[AsyncMultiService, Gateway]:
+def build(
+    config: Config,
+    data_dir: str | Path = "alarmgw-data",
+    http_endpoint: str | None = None,
+    reactor: Any = None,
+    clock: Any = None,
+) -> tuple[AsyncMultiService, Gateway]:
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
@@ -191,8 +199,7 @@ def build(config: Config, data_dir: str | Path = "alarmgw-data", http_endpoint: 
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         url = sqlite_url(data_dir)
     metrics = Metrics()
-    db = Database(url, reactor, on_commit=metrics.on_commit,
-                  busy_timeout_ms=config.busy_timeout_ms)
+    db = Database(url, reactor, on_commit=metrics.on_commit, busy_timeout_ms=config.busy_timeout_ms)
     workflow = Workflow(db, config, clock)
     intake = Intake(db, config, clock)
     gw = Gateway(config, db, intake, workflow, metrics, reactor, clock)

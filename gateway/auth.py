@@ -29,8 +29,9 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(ctx: WriteContext, user: str, role: str, unit: str, org: Any,
-                 now: datetime) -> str:
+def create_token(
+    ctx: WriteContext, user: str, role: str, unit: str, org: Any, now: datetime
+) -> str:
     try:
         r = Role(role)
     except ValueError:
@@ -44,15 +45,19 @@ def create_token(ctx: WriteContext, user: str, role: str, unit: str, org: Any,
     if not user or len(user) > 64:
         raise DomainError("user must be 1 to 64 characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    ctx.conn.execute(insert(tokens).values(token_hash=digest(token), user=user, role=str(r),
-                                           unit=unit, created_at=now))
+    ctx.conn.execute(
+        insert(tokens).values(
+            token_hash=digest(token), user=user, role=str(r), unit=unit, created_at=now
+        )
+    )
     return token
 
 
 def lookup(conn: Connection, token: str) -> Actor | None:
     row = conn.execute(
-        select(tokens.c.user, tokens.c.role, tokens.c.unit)
-        .where(tokens.c.token_hash == digest(token), tokens.c.revoked_at.is_(None))
+        select(tokens.c.user, tokens.c.role, tokens.c.unit).where(
+            tokens.c.token_hash == digest(token), tokens.c.revoked_at.is_(None)
+        )
     ).first()
     return None if row is None else Actor(row.user, Role(row.role), row.unit)
 

@@ -47,8 +47,12 @@ def parser() -> argparse.ArgumentParser:
 
     def store_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--config", "-c", help="TOML config (default: the bundled sample city)")
-        sp.add_argument("--data-dir", "-d", default="alarmgw-data",
-                        help="SQLite data directory (default: ./alarmgw-data)")
+        sp.add_argument(
+            "--data-dir",
+            "-d",
+            default="alarmgw-data",
+            help="SQLite data directory (default: ./alarmgw-data)",
+        )
 
     run = sub.add_parser("run", help="run the gateway (twistd, asyncio reactor)")
     store_args(run)
@@ -62,7 +66,8 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_db_upgrade)
 
     inc = sub.add_parser("incidents", help="list or show incidents").add_subparsers(
-        metavar="ACTION")
+        metavar="ACTION"
+    )
     ls = inc.add_parser("list")
     store_args(ls)
     ls.add_argument("--state")
@@ -148,8 +153,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     install()
     from twisted.application.service import ServiceMaker
-    from twisted.scripts import twistd
     from twisted.python import usage
+    from twisted.scripts import twistd
 
     from gateway.tap import Options
 
@@ -210,9 +215,11 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
 
     for d in docs:
         unit = config.org.get(d["unit"]).name if d["unit"] in config.org else "-"
-        print(f"{d['number']}  {_local(d['created_at'])}  "
-              f"{STATE_NAMES_ZH[State(d['state'])]:<6}  P{d['priority'] or '-'}  "
-              f"{unit}  {'[演练] ' if d['drill'] else ''}{d['summary'][:40]}")
+        print(
+            f"{d['number']}  {_local(d['created_at'])}  "
+            f"{STATE_NAMES_ZH[State(d['state'])]:<6}  P{d['priority'] or '-'}  "
+            f"{unit}  {'[演练] ' if d['drill'] else ''}{d['summary'][:40]}"
+        )
     print(f"({len(docs)} incidents; times Asia/Shanghai)")
     return 0
 
@@ -235,11 +242,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     loc = None
     if args.lat is not None or args.lon is not None or args.address:
         loc = Location(lat=args.lat, lon=args.lon, address=args.address)
-    report = Report.from_json(Report(
-        channel="cli", external_id=args.external_id or str(uuid.uuid4()), received_at=_now(),
-        sender=Sender("phone", args.phone) if args.phone else Sender("system", "cli"),
-        text=args.text, location=loc, drill=args.drill, category=args.category,
-    ).to_json())  # through JSON: the same checks as every other channel
+    report = Report.from_json(
+        Report(
+            channel="cli",
+            external_id=args.external_id or str(uuid.uuid4()),
+            received_at=_now(),
+            sender=Sender("phone", args.phone) if args.phone else Sender("system", "cli"),
+            text=args.text,
+            location=loc,
+            drill=args.drill,
+            category=args.category,
+        ).to_json()
+    )  # through JSON: the same checks as every other channel
     intake = Intake(db, config, clock=None)
     receipt = db.run_sync(intake.store, report, _now())
     print(json.dumps({**receipt.to_json(), "duplicate": receipt.duplicate}, ensure_ascii=False))
@@ -265,8 +279,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from gateway.config import check_config
 
     config = check_config(args.file)
-    print(f"{args.file}: OK ({config.city.name}, {len(list(config.org.units()))} units, "
-          f"{len(config.categories)} categories)")
+    print(
+        f"{args.file}: OK ({config.city.name}, {len(list(config.org.units()))} units, "
+        f"{len(config.categories)} categories)"
+    )
     return 0
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select, update
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -29,6 +29,19 @@ from gateway.workflow.service import open_incident
 from gateway.workflow.table import State
 
 log = Logger()
+
+# The intake path's statements, built once so SQLAlchemy reuses their compiled form.
+_KNOWN = (
+    select(reports.c.receipt, incidents.c.number, incidents.c.state)
+    .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+    .where(
+        reports.c.channel == bindparam("channel"),
+        reports.c.external_id == bindparam("external_id"),
+    )
+)
+_INCIDENT_BY_ID = select(incidents).where(incidents.c.id == bindparam("id"))
+_TOUCH_INCIDENT = update(incidents).where(incidents.c.id == bindparam("iid"))
+_INSERT_REPORT = reports.insert()
 
 
 def mask_phone(value: str) -> str:
@@ -76,24 +89,16 @@ class Intake:
     def store(self, ctx: WriteContext, report: Report, now: datetime) -> Receipt:
         conn = ctx.conn
         known = conn.execute(
-            select(reports.c.receipt, incidents.c.number, incidents.c.state)
-            .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
-            .where(reports.c.channel == report.channel, reports.c.external_id == report.external_id)
+            _KNOWN, {"channel": report.channel, "external_id": report.external_id}
         ).first()
         if known is not None:
             return Receipt(known.receipt, known.number, known.state, duplicate=True, attached=False)
         ctx.lock()
         match = correlate.find_match(conn, report, now, self.config.correlation)
         if match is not None:
-            row = (
-                conn.execute(select(incidents).where(incidents.c.id == match.incident_id))
-                .mappings()
-                .one()
-            )
+            row = conn.execute(_INCIDENT_BY_ID, {"id": match.incident_id}).mappings().one()
             receipt = self._insert_report(ctx, report, row["id"], now, auto_attached=True)
-            conn.execute(
-                update(incidents).where(incidents.c.id == row["id"]).values(updated_at=now)
-            )
+            conn.execute(_TOUCH_INCIDENT, {"iid": row["id"], "updated_at": now})
             records.add_event(
                 ctx,
                 row["id"],
@@ -129,18 +134,19 @@ class Intake:
     ) -> str:
         receipt = receipt or records.new_receipt()
         ctx.conn.execute(
-            insert(reports).values(
-                receipt=receipt,
-                channel=report.channel,
-                external_id=report.external_id,
-                incident_id=incident_id,
-                home_incident_id=incident_id,
-                auto_attached=auto_attached,
-                drill=report.drill,
-                sender_key=correlate.sender_key(report),
-                received_at=report.received_at,
-                stored_at=now,
-                doc=report.to_json(),
-            )
+            _INSERT_REPORT,
+            {
+                "receipt": receipt,
+                "channel": report.channel,
+                "external_id": report.external_id,
+                "incident_id": incident_id,
+                "home_incident_id": incident_id,
+                "auto_attached": auto_attached,
+                "drill": report.drill,
+                "sender_key": correlate.sender_key(report),
+                "received_at": report.received_at,
+                "stored_at": now,
+                "doc": report.to_json(),
+            },
         )
         return receipt

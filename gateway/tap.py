@@ -43,7 +43,9 @@ def makeService(options: Options) -> Any:
     port = options["http-port"] if options["http-port"] is not None else config.http.port
     endpoint = f"tcp:{port}:interface={host.replace(':', chr(92) + ':')}"
     if config.city.sample:
-        print("alarmgw: running the SAMPLE city (示例数据, fictitious); pass --config for a real one",
-              file=sys.stderr)
+        print(
+            "alarmgw: running the SAMPLE city (示例数据, fictitious); pass --config for a real one",
+            file=sys.stderr,
+        )
     top, _gw = build(config, options["data-dir"], endpoint, reactor)
     return top

@@ -8,6 +8,7 @@ the server: the worst it gets is a 4xx.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import uuid
@@ -46,15 +47,27 @@ NUMBER = r"(?P<number>\d{6}-\d{8}-\d{6})"
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, error: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.error, self.message, self.field = status, error, message, field
         self.headers = headers or {}
 
 
 def _compile(name: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(load_schema(name))  # type: ignore[no-any-return]
+    # fastjsonschema rewrites the $refs of the dict it is given: hand it a copy, not the
+    # cached schema.
+    return fastjsonschema.compile(copy.deepcopy(load_schema(name)))  # type: ignore[no-any-return]
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _schema_error(e: fastjsonschema.JsonSchemaValueException) -> HttpError:
@@ -108,25 +121,33 @@ class ApiResource(resource.Resource):
                 allowed.append(m.decode())
                 continue
             d = defer.maybeDeferred(handler, request, **match.groupdict())
-            d.addCallbacks(lambda out: self._respond(request, *out), self._fail, errbackArgs=(
-                request,))
+            d.addCallbacks(
+                lambda out: self._respond(request, *out), self._fail, errbackArgs=(request,)
+            )
             return server.NOT_DONE_YET
         if allowed:
             request.setHeader(b"Allow", ", ".join(allowed).encode())
-            return self._error(request, HttpError(405, "method_not_allowed",
-                                                  f"use {', '.join(allowed)} on {path}"))
+            return self._error(
+                request, HttpError(405, "method_not_allowed", f"use {', '.join(allowed)} on {path}")
+            )
         return self._error(request, HttpError(404, "not_found", f"no such path: {path}"))
 
-    def _respond(self, request: server.Request, status: int, body: Any,
-                 content_type: bytes = b"application/json; charset=utf-8") -> None:
+    def _respond(
+        self,
+        request: server.Request,
+        status: int,
+        body: Any,
+        content_type: bytes = b"application/json; charset=utf-8",
+    ) -> None:
         if isinstance(body, bytes):
             data = body
         else:
             data = json.dumps(body, ensure_ascii=False).encode()
         self._write(request, status, data, content_type)
 
-    def _write(self, request: server.Request, status: int, data: bytes,
-               content_type: bytes) -> None:
+    def _write(
+        self, request: server.Request, status: int, data: bytes, content_type: bytes
+    ) -> None:
         if request._disconnected:  # type: ignore[attr-defined]
             return
         request.setResponseCode(status)
@@ -146,11 +167,19 @@ class ApiResource(resource.Resource):
             kind = getattr(err, "kind", "invalid")
             e = HttpError(STATUS_OF_KIND.get(kind, 422), kind, err.message)
         elif isinstance(err, StoreUnavailable):
-            e = HttpError(503, "unavailable", "暂时无法保存，请稍后重试 (store unavailable, retry)",
-                          headers={"Retry-After": "1"})
+            e = HttpError(
+                503,
+                "unavailable",
+                "暂时无法保存，请稍后重试 (store unavailable, retry)",
+                headers={"Retry-After": "1"},
+            )
         else:
-            log.failure("Request failed: {method} {path}", failure,
-                        method=request.method.decode(), path=request.path.decode())
+            log.failure(
+                "Request failed: {method} {path}",
+                failure,
+                method=request.method.decode(),
+                path=request.path.decode(),
+            )
             e = HttpError(500, "internal", "internal error")
         self._error(request, e)
 
@@ -167,20 +196,22 @@ class ApiResource(resource.Resource):
 
     def json_body(self, request: server.Request) -> Any:
         if getattr(request, "too_large", False):
-            raise HttpError(413, "too_large",
-                            f"body over {self.gw.config.http.max_body} bytes")
+            raise HttpError(413, "too_large", f"body over {self.gw.config.http.max_body} bytes")
         ctype = (request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
         if ctype != b"application/json":
             raise HttpError(415, "unsupported_media_type", "send Content-Type: application/json")
         assert request.content is not None
         raw = request.content.read()
         try:
-            return json.loads(raw)
+            return json.loads(raw, parse_constant=_refuse_constant)
         except UnicodeDecodeError:
             raise HttpError(400, "bad_json", "the body is not UTF-8") from None
         except json.JSONDecodeError as e:
-            raise HttpError(400, "bad_json",
-                            f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+            raise HttpError(
+                400, "bad_json", f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+            ) from None
+        except ValueError as e:  # NaN, Infinity
+            raise HttpError(400, "bad_json", str(e)) from None
 
     @defer.inlineCallbacks
     def actor(self, request: server.Request, required: bool = True) -> Any:
@@ -209,8 +240,9 @@ class ApiResource(resource.Resource):
         receipt = yield self.gw.submit(report)
         return 201, receipt.to_json()
 
-    def report_from_submission(self, request: server.Request, doc: Any,
-                               who: Actor | None) -> Report:
+    def report_from_submission(
+        self, request: server.Request, doc: Any, who: Actor | None
+    ) -> Report:
         if not isinstance(doc, dict):
             raise HttpError(422, "invalid_report", "the body must be a JSON object")
         try:
@@ -220,22 +252,36 @@ class ApiResource(resource.Resource):
         system = who is not None and who.role in SYSTEM_ROLES
         channel = doc.get("channel", "web" if not system else "api")
         if channel != "web" and not system:
-            raise HttpError(403, "forbidden", f"only an integration token may use channel "
-                            f"{channel!r}", "channel")
+            raise HttpError(
+                403,
+                "forbidden",
+                f"only an integration token may use channel {channel!r}",
+                "channel",
+            )
         if doc.get("drill") and (who is None or who.role not in DRILL_ROLES):
-            raise HttpError(403, "forbidden", "drill reports need a drill_coordinator or "
-                            "integration token", "drill")
+            raise HttpError(
+                403,
+                "forbidden",
+                "drill reports need a drill_coordinator or integration token",
+                "drill",
+            )
         key = request.getHeader(b"idempotency-key")
-        external_id = (key.decode("utf-8", "replace").strip() if key else None) or doc.get(
-            "external_id") or str(uuid.uuid4())
+        external_id = (
+            (key.decode("utf-8", "replace").strip() if key else None)
+            or doc.get("external_id")
+            or str(uuid.uuid4())
+        )
         if len(external_id) > 200:
-            raise HttpError(422, "invalid_report", "Idempotency-Key is over 200 characters",
-                            "external_id")
+            raise HttpError(
+                422, "invalid_report", "Idempotency-Key is over 200 characters", "external_id"
+            )
         now = datetime.fromtimestamp(self.gw.clock.seconds(), UTC)
-        received = parse_utc(doc["received_at"], "received_at") if (
-            system and "received_at" in doc) else now
-        full = dict(doc, channel=channel, external_id=external_id,
-                    received_at=received.isoformat())
+        received = (
+            parse_utc(doc["received_at"], "received_at")
+            if (system and "received_at" in doc)
+            else now
+        )
+        full = dict(doc, channel=channel, external_id=external_id, received_at=received.isoformat())
         return Report.from_json(full)
 
     def get_receipt(self, request: server.Request, receipt: str) -> Any:
@@ -243,8 +289,12 @@ class ApiResource(resource.Resource):
 
         def q(conn: Any) -> Any:
             return conn.execute(
-                select(reports.c.receipt, reports.c.received_at, incidents.c.state,
-                       incidents.c.milestones)
+                select(
+                    reports.c.receipt,
+                    reports.c.received_at,
+                    incidents.c.state,
+                    incidents.c.milestones,
+                )
                 .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
                 .where(reports.c.receipt == receipt)
             ).first()
@@ -274,8 +324,7 @@ class ApiResource(resource.Resource):
         try:
             doc = pages.form_report(form)
             if form.get("token"):
-                request.requestHeaders.setRawHeaders(b"idempotency-key",
-                                                     [form["token"].encode()])
+                request.requestHeaders.setRawHeaders(b"idempotency-key", [form["token"].encode()])
             report = self.report_from_submission(request, doc, None)
         except (ValueError, HttpError) as e:
             message = e.message if isinstance(e, HttpError) else str(e)
@@ -302,8 +351,9 @@ class ApiResource(resource.Resource):
         args = {k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items()}
         unknown = set(args) - {"state", "unit", "since", "limit"}
         if unknown:
-            raise HttpError(400, "bad_query", f"unknown parameter {sorted(unknown)[0]}",
-                            sorted(unknown)[0])
+            raise HttpError(
+                400, "bad_query", f"unknown parameter {sorted(unknown)[0]}", sorted(unknown)[0]
+            )
         q = select(incidents).order_by(incidents.c.created_at.desc())
         if "state" in args:
             states = args["state"].split(",")
@@ -316,8 +366,9 @@ class ApiResource(resource.Resource):
             if args["unit"] not in org:
                 raise HttpError(400, "bad_query", f"unknown unit {args['unit']!r}", "unit")
             if not org.covers(scope, args["unit"]):
-                raise HttpError(403, "forbidden", f"unit {args['unit']} is outside your scope",
-                                "unit")
+                raise HttpError(
+                    403, "forbidden", f"unit {args['unit']} is outside your scope", "unit"
+                )
             scope = args["unit"]
         if scope != org.root.code:
             q = q.where(incidents.c.unit.in_(sorted(org.subtree(scope))))
@@ -377,8 +428,9 @@ class ApiResource(resource.Resource):
 
     def metrics(self, request: server.Request) -> Any:
         def counts(conn: Any) -> dict[str, int]:
-            rows = conn.execute(select(incidents.c.state, func.count()).group_by(
-                incidents.c.state)).all()
+            rows = conn.execute(
+                select(incidents.c.state, func.count()).group_by(incidents.c.state)
+            ).all()
             return {state: n for state, n in rows}
 
         def render(c: dict[str, int]) -> tuple[int, bytes, bytes]:

@@ -54,8 +54,9 @@ DONE = """<h1>报警已收到</h1>
 <p>如情况紧急或有变化，请立即拨打 <strong>110</strong>。</p>"""
 
 
-def form_page(categories: dict[str, Any], values: dict[str, str] | None = None,
-              error: str | None = None) -> bytes:
+def form_page(
+    categories: dict[str, Any], values: dict[str, str] | None = None, error: str | None = None
+) -> bytes:
     v = values or {}
     options = ['<option value="">（不确定）</option>'] + [
         f'<option value="{escape(code)}"{" selected" if v.get("category") == code else ""}>'
@@ -72,14 +73,16 @@ def form_page(categories: dict[str, Any], values: dict[str, str] | None = None,
 
 
 def done_page(receipt: str, incident: str) -> bytes:
-    return PAGE.format(title="报警已收到",
-                       body=DONE.format(receipt=escape(receipt), incident=escape(incident))
-                       ).encode()
+    return PAGE.format(
+        title="报警已收到", body=DONE.format(receipt=escape(receipt), incident=escape(incident))
+    ).encode()
 
 
 def unavailable_page() -> bytes:
-    body = ('<h1>暂时无法受理</h1><p class="error">系统繁忙，您的报警<strong>尚未</strong>登记。'
-            '请返回重新提交，或立即拨打 <strong>110</strong>。</p>')
+    body = (
+        '<h1>暂时无法受理</h1><p class="error">系统繁忙，您的报警<strong>尚未</strong>登记。'
+        "请返回重新提交，或立即拨打 <strong>110</strong>。</p>"
+    )
     return PAGE.format(title="暂时无法受理", body=body).encode()
 
 
@@ -92,8 +95,7 @@ def form_report(form: dict[str, str]) -> dict[str, Any]:
     doc: dict[str, Any] = {"text": text}
     phone = form.get("phone", "").strip()
     name = form.get("name", "").strip()
-    doc["sender"] = {"kind": "phone", "id": phone} if phone else {"kind": "web",
-                                                                  "id": "anonymous"}
+    doc["sender"] = {"kind": "phone", "id": phone} if phone else {"kind": "web", "id": "anonymous"}
     if name:
         doc["sender"]["name"] = name
     loc: dict[str, Any] = {}

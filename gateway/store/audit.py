@@ -19,6 +19,8 @@ from sqlalchemy import Connection, insert, select
 from gateway.store.tables import chain_head, events
 
 GENESIS = "0" * 64
+# Built once: SQLAlchemy then reuses the compiled statement (this is the hot path).
+_INSERT_EVENT = events.insert()
 
 # The fields that are hashed, in the order they are stored.
 HASHED = (
@@ -52,7 +54,7 @@ def insert_event(
 ) -> tuple[int, str]:
     row = dict(fields, seq=seq)
     digest = chain(prev_hash, row)
-    conn.execute(insert(events).values(**row, prev_hash=prev_hash, hash=digest))
+    conn.execute(_INSERT_EVENT, dict(row, prev_hash=prev_hash, hash=digest))
     return seq, digest
 
 

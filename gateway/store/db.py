@@ -83,6 +83,13 @@ def make_engine(url: str, *, writer: bool, busy_timeout_ms: int = 5000) -> Engin
     return create_engine(url, pool_size=2 if writer else 8, pool_pre_ping=True)
 
 
+# Statements of the hot path are built once, so SQLAlchemy reuses their compiled form.
+_LOCK_HEAD = (
+    select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1).with_for_update()
+)
+_UPDATE_HEAD = update(chain_head).where(chain_head.c.id == 1)
+
+
 @dataclass
 class WriteContext:
     """What a write function gets: the connection and the hash-chain head, which is read
@@ -96,11 +103,7 @@ class WriteContext:
         """Take the chain head (and with it, on PostgreSQL, the right to write events and
         numbers) for the rest of this transaction. SQLite's writer holds its lock already."""
         if self._head is None:
-            row = self.conn.execute(
-                select(chain_head.c.seq, chain_head.c.hash)
-                .where(chain_head.c.id == 1)
-                .with_for_update()
-            ).one()
+            row = self.conn.execute(_LOCK_HEAD).one()
             self._head = (row.seq, row.hash)
 
     def append_event(self, **fields: Any) -> int:
@@ -114,9 +117,7 @@ class WriteContext:
     def finish(self) -> None:
         if self._head is not None:
             seq, digest = self._head
-            self.conn.execute(
-                update(chain_head).where(chain_head.c.id == 1).values(seq=seq, hash=digest)
-            )
+            self.conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
 
 
 @dataclass

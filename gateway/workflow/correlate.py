@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway.report import Report
 from gateway.store.tables import incidents, reports
@@ -50,67 +50,79 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
+# Built once with bind parameters: SQLAlchemy reuses the compiled statements (hot path).
+_BY_SENDER = (
+    select(incidents.c.id)
+    .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+    .where(
+        reports.c.sender_key == bindparam("key"),
+        reports.c.received_at >= bindparam("since"),
+        incidents.c.state.in_(_OPEN),
+        incidents.c.drill == bindparam("drill"),
+    )
+    .order_by(reports.c.received_at.desc())
+    .limit(1)
+)
+_BY_ALARM = (
+    select(incidents.c.id)
+    .where(
+        incidents.c.alarm_key == bindparam("key"),
+        incidents.c.created_at >= bindparam("since"),
+        incidents.c.state.in_(_OPEN),
+        incidents.c.drill == bindparam("drill"),
+    )
+    .order_by(incidents.c.created_at.desc())
+    .limit(1)
+)
+_BY_PLACE = (
+    select(incidents.c.id, incidents.c.lat, incidents.c.lon)
+    .where(
+        incidents.c.category == bindparam("category"),
+        incidents.c.created_at >= bindparam("since"),
+        incidents.c.state.in_(_OPEN),
+        incidents.c.drill == bindparam("drill"),
+        incidents.c.lat.between(bindparam("lat0"), bindparam("lat1")),
+        incidents.c.lon.between(bindparam("lon0"), bindparam("lon1")),
+    )
+    .order_by(incidents.c.created_at.desc())
+)
+
+
 def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Match | None:
     drill = report.drill
     if report.sender.kind in CORRELATED_SENDERS:
         since = now - timedelta(seconds=cfg.sender_window)
         row = conn.execute(
-            select(incidents.c.id)
-            .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
-            .where(
-                reports.c.sender_key == sender_key(report),
-                reports.c.received_at >= since,
-                incidents.c.state.in_(_OPEN),
-                incidents.c.drill == drill,
-            )
-            .order_by(reports.c.received_at.desc())
-            .limit(1)
+            _BY_SENDER, {"key": sender_key(report), "since": since, "drill": drill}
         ).first()
         if row is not None:
             return Match(row.id, "sender")
     key = alarm_key(report)
     if key is not None:
         since = now - timedelta(seconds=cfg.alarm_window)
-        row = conn.execute(
-            select(incidents.c.id)
-            .where(
-                incidents.c.alarm_key == key,
-                incidents.c.created_at >= since,
-                incidents.c.state.in_(_OPEN),
-                incidents.c.drill == drill,
-            )
-            .order_by(incidents.c.created_at.desc())
-            .limit(1)
-        ).first()
+        row = conn.execute(_BY_ALARM, {"key": key, "since": since, "drill": drill}).first()
         if row is not None:
             return Match(row.id, "alarm")
     loc = report.location
     if report.category and loc is not None and loc.lat is not None and loc.lon is not None:
+        lat, lon = loc.lat, loc.lon
         since = now - timedelta(seconds=cfg.place_window)
         # A bounding box in degrees narrows the candidates; the exact distance decides.
         dlat = cfg.place_radius_m / 111_320.0
-        dlon = dlat / max(math.cos(math.radians(loc.lat)), 0.01)
+        dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
         rows = conn.execute(
-            select(incidents.c.id, incidents.c.lat, incidents.c.lon)
-            .where(
-                and_(
-                    incidents.c.category == report.category,
-                    incidents.c.created_at >= since,
-                    incidents.c.state.in_(_OPEN),
-                    incidents.c.drill == drill,
-                    incidents.c.lat.between(loc.lat - dlat, loc.lat + dlat),
-                    incidents.c.lon.between(loc.lon - dlon, loc.lon + dlon),
-                )
-            )
-            .order_by(incidents.c.created_at.desc())
+            _BY_PLACE,
+            {
+                "category": report.category,
+                "since": since,
+                "drill": drill,
+                "lat0": lat - dlat,
+                "lat1": lat + dlat,
+                "lon0": lon - dlon,
+                "lon1": lon + dlon,
+            },
         ).all()
-        best = min(
-            rows,
-            key=lambda r: distance_m(loc.lat, loc.lon, r.lat, r.lon),  # type: ignore[arg-type]
-            default=None,
-        )
-        if best is not None and distance_m(loc.lat, loc.lon, best.lat, best.lon) <= (
-            cfg.place_radius_m
-        ):
+        best = min(rows, key=lambda r: distance_m(lat, lon, r.lat, r.lon), default=None)
+        if best is not None and distance_m(lat, lon, best.lat, best.lon) <= cfg.place_radius_m:
             return Match(best.id, "place")
     return None

@@ -153,6 +153,8 @@ def check_actor(s: Snapshot, actor: Actor, roles: frozenset[Role], org: Org, act
         raise Forbidden(f"role {actor.role} may not {action}")
     if actor.unit is None:
         raise Forbidden("an actor needs a unit")
+    if actor.unit not in org:
+        raise Forbidden(f"unit {actor.unit} is not in the org tree")
     target = s.unit
     if target is None or target not in org:
         # No unit yet: only the root's people see it.
@@ -215,6 +217,8 @@ def apply(
         )
         # Routing is done by the caller (it needs the geometry); it passes the result.
         unit = params.get("unit") or s.unit
+        if unit is not None and unit not in org:
+            raise BadParameters(f"unknown unit {unit!r}")
         new = replace(new, unit=unit, unit_assigned=False)
         data = {"category": new.category, "priority": new.priority, "unit": unit}
         target: State = State.ACCEPTED
@@ -255,8 +259,13 @@ def apply(
     elif action is Action.CLOSE:
         target = State.CLOSED
     elif action is Action.REOPEN:
-        target = State.ACCEPTED if s.state is State.CLOSED else (s.resume_state or State.RECEIVED)
-        new = replace(s, resume_state=None)
+        if s.state is State.CLOSED:
+            # Back to accepted, to be dispatched again: the unit is a suggestion once more.
+            target = State.ACCEPTED
+            new = replace(s, resume_state=None, unit_assigned=False)
+        else:
+            target = s.resume_state or State.RECEIVED
+            new = replace(s, resume_state=None)
     elif action is Action.CANCEL:
         target = State.CANCELLED
         new = replace(s, reason=reason, resume_state=s.state)
@@ -266,10 +275,11 @@ def apply(
             if unit not in org:
                 raise BadParameters(f"unknown unit {unit!r}")
         else:
-            parent = org.escalation_target(s.unit) if s.unit else None
+            parent = org.escalation_target(s.unit) if s.unit and s.unit in org else None
             if parent is None:
                 raise NotAllowedInState(
-                    f"incident {s.number} is already at the top unit: cannot escalate"
+                    f"incident {s.number} is {s.state} at the top unit: "
+                    "action escalate is not allowed"
                 )
             unit = parent.code
         if unit == s.unit:
@@ -297,7 +307,7 @@ def on_deadline(s: Snapshot, step: Step, *, now: datetime, org: Org, sla: Slas) 
     missed = EventDraft(
         "deadline_missed", s.state, s.state, SYSTEM, None, {"step": str(step), "unit": s.unit}
     )
-    if step is Step.ACKNOWLEDGE and s.state is State.DISPATCHED and s.unit:
+    if step is Step.ACKNOWLEDGE and s.state is State.DISPATCHED and s.unit and s.unit in org:
         parent = org.escalation_target(s.unit)
         if parent is not None:
             out = apply(
@@ -307,7 +317,7 @@ def on_deadline(s: Snapshot, step: Step, *, now: datetime, org: Org, sla: Slas) 
     # Accepting and dispatching are the command center's own steps: alert its supervisor.
     # Arrival and feedback are the unit's: alert the tier above it.
     alert = org.root.code
-    if step in (Step.ARRIVE, Step.FEEDBACK) and s.unit:
+    if step in (Step.ARRIVE, Step.FEEDBACK) and s.unit and s.unit in org:
         above = org.escalation_target(s.unit)
         alert = above.code if above is not None else s.unit
     effects: list[Effect] = [Notify(alert, f"deadline_missed:{step}")]

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 
 from gateway.errors import NotFound
 from gateway.report import format_utc
@@ -29,6 +29,14 @@ RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+# Statements of the intake path, built once so SQLAlchemy reuses their compiled form.
+_COUNTER = select(counters.c.value).where(counters.c.name == bindparam("name")).with_for_update()
+_INSERT_COUNTER = counters.insert()
+_UPDATE_COUNTER = update(counters).where(counters.c.name == bindparam("n"))
+_INSERT_DEADLINE = deadlines.insert()
+_INSERT_DELIVERY = deliveries.insert()
+
+
 def new_receipt() -> str:
     return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(10))
 
@@ -37,15 +45,13 @@ def next_incident_number(conn: Connection, city_code: str, now: datetime, tz: Zo
     """`530100-20261124-000123`: the city's 6-digit area code, the local date, a daily count."""
     day = now.astimezone(tz).strftime("%Y%m%d")
     name = f"incident:{day}"
-    value = conn.execute(
-        select(counters.c.value).where(counters.c.name == name).with_for_update()
-    ).scalar()
+    value = conn.execute(_COUNTER, {"name": name}).scalar()
     if value is None:
         value = 1
-        conn.execute(insert(counters).values(name=name, value=value))
+        conn.execute(_INSERT_COUNTER, {"name": name, "value": value})
     else:
         value += 1
-        conn.execute(update(counters).where(counters.c.name == name).values(value=value))
+        conn.execute(_UPDATE_COUNTER, {"n": name, "value": value})
     return f"{city_code[:6]}-{day}-{value:06d}"
 
 
@@ -112,13 +118,15 @@ def add_event(
 
 def arm_deadline(conn: Connection, incident_id: int, eff: ArmDeadline) -> None:
     conn.execute(
-        insert(deadlines).values(
-            incident_id=incident_id,
-            step=str(eff.step),
-            unit=eff.unit,
-            due=eff.due,
-            status="pending",
-        )
+        _INSERT_DEADLINE,
+        {
+            "incident_id": incident_id,
+            "step": str(eff.step),
+            "unit": eff.unit,
+            "due": eff.due,
+            "status": "pending",
+            "closed_at": None,
+        },
     )
 
 

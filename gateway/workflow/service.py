@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select, update
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -264,6 +264,9 @@ _MERGEABLE = {
 }
 
 
+_INSERT_INCIDENT = incidents.insert()
+
+
 def open_incident(
     ctx: WriteContext, config: Any, tz: ZoneInfo, report: Report, now: datetime, receipt: str
 ) -> tuple[int, str]:
@@ -284,25 +287,30 @@ def open_incident(
     )
     number = records.next_incident_number(conn, config.city.code, now, tz)
     incident_id = conn.execute(
-        insert(incidents).values(
-            number=number,
-            state=str(State.RECEIVED),
-            drill=report.drill,
-            category=category,
-            priority=priority,
-            lat=loc.lat if loc else None,
-            lon=loc.lon if loc else None,
-            accuracy_m=loc.accuracy_m if loc else None,
-            address=loc.address if loc else None,
-            unit=suggestion.unit,
-            unit_assigned=False,
-            summary=report.text[:200],
-            sender_key=correlate.sender_key(report),
-            alarm_key=correlate.alarm_key(report),
-            milestones={"received": format_utc(report.received_at)},
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT_INCIDENT,
+        {
+            "number": number,
+            "state": str(State.RECEIVED),
+            "resume_state": None,
+            "drill": report.drill,
+            "category": category,
+            "priority": priority,
+            "lat": loc.lat if loc else None,
+            "lon": loc.lon if loc else None,
+            "accuracy_m": loc.accuracy_m if loc else None,
+            "address": loc.address if loc else None,
+            "unit": suggestion.unit,
+            "unit_assigned": False,
+            "master": None,
+            "summary": report.text[:200],
+            "reason": None,
+            "result": None,
+            "sender_key": correlate.sender_key(report),
+            "alarm_key": correlate.alarm_key(report),
+            "milestones": {"received": format_utc(report.received_at)},
+            "created_at": now,
+            "updated_at": now,
+        },
     ).inserted_primary_key[0]
     records.add_event(
         ctx,

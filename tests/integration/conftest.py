@@ -15,9 +15,12 @@ from tests.peers.gateway import GatewayProcess
 
 def city_config(tmp: Path, *, ack_seconds: int = 2, busy_timeout_ms: int | None = None) -> Path:
     text = sample_text()
-    text = re.sub(r"\[sla\.acknowledge\][^\[]*",
-                  f"[sla.acknowledge]\np1 = {ack_seconds}\np2 = {ack_seconds}\n"
-                  f"p3 = {ack_seconds}\np4 = {ack_seconds}\n\n", text)
+    text = re.sub(
+        r"\[sla\.acknowledge\][^\[]*",
+        f"[sla.acknowledge]\np1 = {ack_seconds}\np2 = {ack_seconds}\n"
+        f"p3 = {ack_seconds}\np4 = {ack_seconds}\n\n",
+        text,
+    )
     if busy_timeout_ms is not None:
         text = text.replace("[storage]\n", f"[storage]\nbusy_timeout_ms = {busy_timeout_ms}\n")
     path = tmp / "city.toml"

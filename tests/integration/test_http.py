@@ -18,8 +18,11 @@ NANBA = {"lat": 24.98, "lon": 102.65, "accuracy_m": 20, "address": "南坝路8�
 
 
 def post_report(gw: GatewayProcess, **extra: Any) -> tuple[int, Any]:
-    body = {"sender": {"kind": "phone", "id": "13812345678", "name": "张三"},
-            "text": "有人抢劫，嫌疑人往北跑了", "location": NANBA}
+    body = {
+        "sender": {"kind": "phone", "id": "13812345678", "name": "张三"},
+        "text": "有人抢劫，嫌疑人往北跑了",
+        "location": NANBA,
+    }
     body.update(extra)
     return gw.request("POST", "/api/v1/reports", body)
 
@@ -42,22 +45,24 @@ def tokens(gateway: GatewayProcess) -> dict[str, str]:
     }
 
 
-def act(gw: GatewayProcess, token: str, number: str, action: str, **params: Any) -> tuple[
-        int, Any]:
-    return gw.request("POST", f"/api/v1/incidents/{number}/actions",
-                      {"action": action, **params}, token=token)
+def act(gw: GatewayProcess, token: str, number: str, action: str, **params: Any) -> tuple[int, Any]:
+    return gw.request(
+        "POST", f"/api/v1/incidents/{number}/actions", {"action": action, **params}, token=token
+    )
 
 
-def test_web_report_through_the_whole_workflow(gateway: GatewayProcess,
-                                               tokens: dict[str, str]) -> None:
+def test_web_report_through_the_whole_workflow(
+    gateway: GatewayProcess, tokens: dict[str, str]
+) -> None:
     status, body = post_report(gateway, category="criminal")
     assert status == 201, body
     number, receipt = body["incident"]["number"], body["receipt"]
     assert body["incident"]["state"] == "received"
 
     # The station that owns the location sees it in its queue; another station does not.
-    status, queue = gateway.request("GET", "/api/v1/incidents?state=received",
-                                    token=tokens["station"])
+    status, queue = gateway.request(
+        "GET", "/api/v1/incidents?state=received", token=tokens["station"]
+    )
     assert status == 200 and number in [i["number"] for i in queue["incidents"]]
     status, queue = gateway.request("GET", "/api/v1/incidents", token=tokens["other"])
     assert number not in [i["number"] for i in queue["incidents"]]
@@ -77,7 +82,14 @@ def test_web_report_through_the_whole_workflow(gateway: GatewayProcess,
         assert doc["state"] == state
     assert doc["unit"] == STATION and doc["unit_assigned"]
     assert [e["action"] for e in doc["events"]] == [
-        "create", "accept", "dispatch", "acknowledge", "arrive", "feedback", "close"]
+        "create",
+        "accept",
+        "dispatch",
+        "acknowledge",
+        "arrive",
+        "feedback",
+        "close",
+    ]
     assert doc["events"][2]["actor"] == {"user": "dp1", "role": "dispatcher", "unit": CITY}
 
     # The citizen's receipt shows state and times, and nothing personal.
@@ -99,12 +111,15 @@ def test_refusals(gateway: GatewayProcess, tokens: dict[str, str]) -> None:
     assert status == 422 and "category" in err["message"]
     status, err = act(gateway, tokens["calltaker"], number, "fly")
     assert status == 422 and err["field"] == "action"
-    assert act(gateway, tokens["calltaker"], "530100-20991231-000001", "accept",
-               category="tip")[0] == 404
+    assert (
+        act(gateway, tokens["calltaker"], "530100-20991231-000001", "accept", category="tip")[0]
+        == 404
+    )
 
 
-def test_missed_acknowledgement_escalates_to_district(gateway: GatewayProcess,
-                                                      tokens: dict[str, str]) -> None:
+def test_missed_acknowledgement_escalates_to_district(
+    gateway: GatewayProcess, tokens: dict[str, str]
+) -> None:
     number = post_report(gateway, text="打架斗殴")[1]["incident"]["number"]
     assert act(gateway, tokens["calltaker"], number, "accept", category="public_order")[0] == 200
     assert act(gateway, tokens["dispatcher"], number, "dispatch")[0] == 200
@@ -144,33 +159,73 @@ BIG = b'{"sender":{"kind":"web","id":"x"},"text":"' + b"a" * (1 << 20) + b'"}'
         (b"[]", "application/json", 422, None),
         (b'{"sender": {"kind": "phone", "id": 5}}', "application/json", 422, "sender.id"),
         (b'{"sender": {"kind": "pigeon", "id": "1"}}', "application/json", 422, "sender.kind"),
-        (b'{"sender": {"kind": "phone", "id": "1"}, "colour": "red"}', "application/json", 422,
-         None),
-        (b'{"sender": {"kind": "phone", "id": "1"}, "location": {"lat": 91, "lon": 0}}',
-         "application/json", 422, "location.lat"),
-        (b'{"sender": {"kind": "phone", "id": "1"}, "location": {"lat": 20}}',
-         "application/json", 422, "location"),
-        (b'{"sender": {"kind": "phone", "id": "1"}, "text": "a\\u0000b"}', "application/json",
-         422, "text"),
-        (b'{"sender": {"kind": "phone", "id": "1\\u001b[2J"}}', "application/json", 422,
-         "sender.id"),
-        (b'{"sender": {"kind": "phone", "id": "1"}, "drill": true}', "application/json", 403,
-         "drill"),
-        (b'{"sender": {"kind": "phone", "id": "1"}, "channel": "smpp"}', "application/json",
-         403, "channel"),
+        (
+            b'{"sender": {"kind": "phone", "id": "1"}, "colour": "red"}',
+            "application/json",
+            422,
+            None,
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1"}, "location": {"lat": 91, "lon": 0}}',
+            "application/json",
+            422,
+            "location.lat",
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1"}, "location": {"lat": 20}}',
+            "application/json",
+            422,
+            "location",
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1"}, "text": "a\\u0000b"}',
+            "application/json",
+            422,
+            "text",
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1\\u001b[2J"}}',
+            "application/json",
+            422,
+            "sender.id",
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1"}, "drill": true}',
+            "application/json",
+            403,
+            "drill",
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1"}, "channel": "smpp"}',
+            "application/json",
+            403,
+            "channel",
+        ),
         (b'{"sender": {"kind": "phone", "id": "1"}}', "text/plain", 415, None),
         (BIG, "application/json", 413, None),
     ],
-    ids=["truncated", "not-utf8", "array", "wrong-type", "bad-enum", "unknown-field",
-         "lat-range", "lat-alone", "nul-char", "escape-char", "drill-anon", "channel-anon",
-         "content-type", "too-large"],
+    ids=[
+        "truncated",
+        "not-utf8",
+        "array",
+        "wrong-type",
+        "bad-enum",
+        "unknown-field",
+        "lat-range",
+        "lat-alone",
+        "nul-char",
+        "escape-char",
+        "drill-anon",
+        "channel-anon",
+        "content-type",
+        "too-large",
+    ],
 )
-def test_bad_input_is_refused_and_nothing_stored(gateway: GatewayProcess, raw: bytes,
-                                                 ctype: str, status: int,
-                                                 field: str | None) -> None:
+def test_bad_input_is_refused_and_nothing_stored(
+    gateway: GatewayProcess, raw: bytes, ctype: str, status: int, field: str | None
+) -> None:
     before = incident_count(gateway)
-    got, err = gateway.request("POST", "/api/v1/reports", raw=raw,
-                               headers={"Content-Type": ctype})
+    got, err = gateway.request("POST", "/api/v1/reports", raw=raw, headers={"Content-Type": ctype})
     assert got == status, err
     assert set(err) == {"error", "message", "field"} and err["message"]
     if field is not None:
@@ -178,8 +233,7 @@ def test_bad_input_is_refused_and_nothing_stored(gateway: GatewayProcess, raw: b
     assert incident_count(gateway) == before  # nothing stored, and still serving
 
 
-def test_store_failure_is_a_temporary_error_and_retry_stores_once(
-        gateway: GatewayProcess) -> None:
+def test_store_failure_is_a_temporary_error_and_retry_stores_once(gateway: GatewayProcess) -> None:
     """A real fault, not a mock: another process holds SQLite's write lock longer than the
     gateway's busy timeout (300 ms in this config)."""
     db = sqlite3.connect(gateway.data_dir / "alarmgw.db", timeout=10)
@@ -187,19 +241,23 @@ def test_store_failure_is_a_temporary_error_and_retry_stores_once(
     db.execute("BEGIN IMMEDIATE")
     try:
         status, err = gateway.request(
-            "POST", "/api/v1/reports", {"sender": {"kind": "phone", "id": "13900000999"},
-                                        "text": "锁库测试"},
-            headers={"Idempotency-Key": "locked-1"})
+            "POST",
+            "/api/v1/reports",
+            {"sender": {"kind": "phone", "id": "13900000999"}, "text": "锁库测试"},
+            headers={"Idempotency-Key": "locked-1"},
+        )
         assert status == 503 and err["error"] == "unavailable"
     finally:
         db.execute("ROLLBACK")
         db.close()
     before = incident_count(gateway)
     body = {"sender": {"kind": "phone", "id": "13900000999"}, "text": "锁库测试"}
-    first = gateway.request("POST", "/api/v1/reports", body,
-                            headers={"Idempotency-Key": "locked-1"})
-    again = gateway.request("POST", "/api/v1/reports", body,
-                            headers={"Idempotency-Key": "locked-1"})
+    first = gateway.request(
+        "POST", "/api/v1/reports", body, headers={"Idempotency-Key": "locked-1"}
+    )
+    again = gateway.request(
+        "POST", "/api/v1/reports", body, headers={"Idempotency-Key": "locked-1"}
+    )
     assert first[0] == again[0] == 201 and first[1] == again[1]
     assert incident_count(gateway) == before + 1
 
@@ -210,16 +268,24 @@ def test_citizen_form_without_javascript(gateway: GatewayProcess) -> None:
     token = page.split('name="token" value="')[1].split('"')[0]
     from urllib.parse import urlencode
 
-    form = urlencode({"token": token, "text": "我的电动车被偷了", "address": "明湖路12号",
-                      "phone": "13712345678", "category": "criminal"}).encode()
+    form = urlencode(
+        {
+            "token": token,
+            "text": "我的电动车被偷了",
+            "address": "明湖路12号",
+            "phone": "13712345678",
+            "category": "criminal",
+        }
+    ).encode()
     hdr = {"Content-Type": "application/x-www-form-urlencoded"}
     status, done = gateway.request("POST", "/report", raw=form, headers=hdr)
     assert status == 201 and "回执号" in done
     again = gateway.request("POST", "/report", raw=form, headers=hdr)[1]
     receipt = done.split('id="receipt">')[1].split("<")[0]
     assert receipt in again  # a resubmitted form is the same report
-    status, page = gateway.request("POST", "/report", raw=urlencode({"text": ""}).encode(),
-                                   headers=hdr)
+    status, page = gateway.request(
+        "POST", "/report", raw=urlencode({"text": ""}).encode(), headers=hdr
+    )
     assert status == 400 and "请填写" in page
 
 

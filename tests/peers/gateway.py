@@ -42,13 +42,22 @@ class GatewayProcess:
         cmd = [sys.executable, "-m", "gateway.cli", *args, "--data-dir", str(self.data_dir)]
         if self.config:
             cmd += ["--config", str(self.config)]
-        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=check,
-                              timeout=60)
+        return subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, check=check, timeout=60
+        )
 
     def start(self, timeout: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "gateway.cli", "run", "--data-dir", str(self.data_dir),
-               "--http-port", str(self.port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "run",
+            "--data-dir",
+            str(self.data_dir),
+            "--http-port",
+            str(self.port),
+        ]
         if self.config:
             cmd += ["--config", str(self.config)]
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
@@ -84,9 +93,17 @@ class GatewayProcess:
         except OSError:
             return ""
 
-    def request(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-                headers: dict[str, str] | None = None, raw: bytes | None = None,
-                timeout: float = 30) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, Any]:
         data = raw
         hdrs = dict(headers or {})
         if body is not None:

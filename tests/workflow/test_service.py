@@ -66,7 +66,9 @@ def test_correlation_same_sender_within_window(h: Harness) -> None:
     first = h.submit(h.report(external_id="a"))
     rep = h.report(external_id="b")
     rep = rep.__class__(**{**rep.__dict__}) if False else rep
-    same_sender = h.report(external_id="c", sender=h.report().sender.__class__("phone", "13900000001"))
+    same_sender = h.report(
+        external_id="c", sender=h.report().sender.__class__("phone", "13900000001")
+    )
     one = h.submit(same_sender)
     h.advance(300)
     two = h.submit(h.report(external_id="d", sender=same_sender.sender))
@@ -78,12 +80,15 @@ def test_correlation_same_sender_within_window(h: Harness) -> None:
 
 
 def test_correlation_alarm_account_and_zone(h: Harness) -> None:
-    a = h.submit(h.report(sender=h.report().sender.__class__("account", "1234"),
-                          alarm=AlarmRef("1234", "3")))
-    b = h.submit(h.report(sender=h.report().sender.__class__("terminal", "x"),
-                          alarm=AlarmRef("1234", "3")))
-    c = h.submit(h.report(sender=h.report().sender.__class__("terminal", "y"),
-                          alarm=AlarmRef("1234", "4")))
+    a = h.submit(
+        h.report(sender=h.report().sender.__class__("account", "1234"), alarm=AlarmRef("1234", "3"))
+    )
+    b = h.submit(
+        h.report(sender=h.report().sender.__class__("terminal", "x"), alarm=AlarmRef("1234", "3"))
+    )
+    c = h.submit(
+        h.report(sender=h.report().sender.__class__("terminal", "y"), alarm=AlarmRef("1234", "4"))
+    )
     assert b.attached and b.incident == a.incident
     assert not c.attached
 
@@ -101,8 +106,9 @@ def test_correlation_place_and_category(h: Harness) -> None:
 
 def test_drills_never_correlate_with_real_alarms(h: Harness) -> None:
     real = h.submit(h.report(sender=h.report().sender.__class__("phone", "13700000000")))
-    drill = h.submit(h.report(sender=h.report().sender.__class__("phone", "13700000000"),
-                              drill=True))
+    drill = h.submit(
+        h.report(sender=h.report().sender.__class__("phone", "13700000000"), drill=True)
+    )
     assert not drill.attached and drill.incident != real.incident
 
 
@@ -123,10 +129,24 @@ def test_full_lifecycle_by_roles(h: Harness) -> None:
         assert doc["state"] == state
     doc = h.act(n, "close", actor("supervisor"))
     assert doc["state"] == "closed"
-    assert set(doc["milestones"]) >= {"received", "accepted", "dispatched", "acknowledged",
-                                      "on_scene", "handled", "closed"}
+    assert set(doc["milestones"]) >= {
+        "received",
+        "accepted",
+        "dispatched",
+        "acknowledged",
+        "on_scene",
+        "handled",
+        "closed",
+    }
     assert [e["action"] for e in doc["events"]] == [
-        "create", "accept", "dispatch", "acknowledge", "arrive", "feedback", "close"]
+        "create",
+        "accept",
+        "dispatch",
+        "acknowledge",
+        "arrive",
+        "feedback",
+        "close",
+    ]
     assert doc["result"] == "嫌疑人已抓获"
     assert doc["deadlines"] == []  # all met
 
@@ -199,9 +219,13 @@ def test_merge_unmerge_and_detach(h: Harness) -> None:
     assert d.attached
     doc = h.act(c.incident, "detach", ct, report=d.receipt)
     assert doc["report_count"] == 1
-    moved = h.read(lambda conn: conn.execute(
-        select(reports.c.auto_attached, reports.c.incident_id).where(
-            reports.c.receipt == d.receipt)).one())
+    moved = h.read(
+        lambda conn: conn.execute(
+            select(reports.c.auto_attached, reports.c.incident_id).where(
+                reports.c.receipt == d.receipt
+            )
+        ).one()
+    )
     assert moved.auto_attached is False
     with pytest.raises(DomainError, match="nothing to detach"):
         h.act(c.incident, "detach", ct, report=c.receipt)

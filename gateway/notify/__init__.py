@@ -1,0 +1,1 @@
+"""Notifiers: deliver the outbox (`deliveries`) to units and outside systems."""
