@@ -36,15 +36,19 @@ def body(n: int) -> bytes:
     # the expensive path (number, routing, incident, report, event, deadline).
     lat = 24.97 + (n % 997) * 0.00014
     lon = 102.63 + (n % 991) * 0.00016
-    return json.dumps({
-        "sender": {"kind": "phone", "id": f"139{n:08d}"},
-        "text": "基准测试：有人报警称家中被盗",
-        "location": {"lat": lat, "lon": lon, "accuracy_m": 30},
-    }, ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "sender": {"kind": "phone", "id": f"139{n:08d}"},
+            "text": "基准测试：有人报警称家中被盗",
+            "location": {"lat": lat, "lon": lon, "accuracy_m": 30},
+        },
+        ensure_ascii=False,
+    ).encode()
 
 
-async def client(port: int, stop_at: float, start_n: int, step: int,
-                 latencies: list[float], errors: list[int]) -> None:
+async def client(
+    port: int, stop_at: float, start_n: int, step: int, latencies: list[float], errors: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     n = start_n
     while time.perf_counter() < stop_at:
@@ -78,8 +82,9 @@ def load(port: int, clients: int, seconds: float, offset: int, out: multiprocess
 
     async def main() -> None:
         stop_at = time.perf_counter() + seconds
-        await asyncio.gather(*(client(port, stop_at, offset + i, clients, latencies, errors)
-                               for i in range(clients)))
+        await asyncio.gather(
+            *(client(port, stop_at, offset + i, clients, latencies, errors) for i in range(clients))
+        )
 
     t0 = time.perf_counter()
     asyncio.run(main())
@@ -122,26 +127,76 @@ def baseline(url: str, rows: int = 20000, batch: int = 256) -> float:
             with conn.begin():
                 ids = range(10_000_000 + start, 10_000_000 + min(start + batch, rows))
                 doc = json.loads(body(0))
-                conn.execute(incidents.insert(), [dict(
-                    id=i, number=f"999999-20261124-{i:09d}", state="received", drill=False,
-                    lat=25.0, lon=102.7, unit="530102510000", unit_assigned=False,
-                    summary="基准", sender_key=f"phone:{i}", milestones={"received": "x"},
-                    created_at=now, updated_at=now) for i in ids])
-                conn.execute(reports.insert(), [dict(
-                    receipt=f"B{i}", channel="bench", external_id=str(i), incident_id=i,
-                    home_incident_id=i, auto_attached=False, drill=False,
-                    sender_key=f"phone:{i}", received_at=now, stored_at=now, doc=doc)
-                    for i in ids])
-                conn.execute(events.insert(), [dict(
-                    seq=i, incident_id=i, number=str(i), action="create", actor={}, at=now,
-                    data={}, drill=False, prev_hash="0" * 64, hash="0" * 64) for i in ids])
-                conn.execute(deadlines.insert(), [dict(
-                    incident_id=i, step="accept", due=now, status="pending") for i in ids])
+                conn.execute(
+                    incidents.insert(),
+                    [
+                        dict(
+                            id=i,
+                            number=f"999999-20261124-{i:09d}",
+                            state="received",
+                            drill=False,
+                            lat=25.0,
+                            lon=102.7,
+                            unit="530102510000",
+                            unit_assigned=False,
+                            summary="基准",
+                            sender_key=f"phone:{i}",
+                            milestones={"received": "x"},
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        for i in ids
+                    ],
+                )
+                conn.execute(
+                    reports.insert(),
+                    [
+                        dict(
+                            receipt=f"B{i}",
+                            channel="bench",
+                            external_id=str(i),
+                            incident_id=i,
+                            home_incident_id=i,
+                            auto_attached=False,
+                            drill=False,
+                            sender_key=f"phone:{i}",
+                            received_at=now,
+                            stored_at=now,
+                            doc=doc,
+                        )
+                        for i in ids
+                    ],
+                )
+                conn.execute(
+                    events.insert(),
+                    [
+                        dict(
+                            seq=i,
+                            incident_id=i,
+                            number=str(i),
+                            action="create",
+                            actor={},
+                            at=now,
+                            data={},
+                            drill=False,
+                            prev_hash="0" * 64,
+                            hash="0" * 64,
+                        )
+                        for i in ids
+                    ],
+                )
+                conn.execute(
+                    deadlines.insert(),
+                    [dict(incident_id=i, step="accept", due=now, status="pending") for i in ids],
+                )
         elapsed = time.perf_counter() - t0
         with conn.begin():
             for t in (deadlines, events, reports, incidents):
-                conn.execute(delete(t).where(t.c.incident_id >= 10_000_000) if t is not incidents
-                             else delete(t).where(t.c.id >= 10_000_000))
+                conn.execute(
+                    delete(t).where(t.c.incident_id >= 10_000_000)
+                    if t is not incidents
+                    else delete(t).where(t.c.id >= 10_000_000)
+                )
     engine.dispose()
     return rows / elapsed
 
@@ -160,8 +215,9 @@ def bench_store(store: str, clients: int, seconds: float) -> dict[str, float]:
         from gateway.config import sample_text
 
         config = tmp / "city.toml"
-        config.write_text(sample_text().replace("[storage]\n", f'[storage]\nurl = "{url}"\n'),
-                          encoding="utf-8")
+        config.write_text(
+            sample_text().replace("[storage]\n", f'[storage]\nurl = "{url}"\n'), encoding="utf-8"
+        )
     gw = GatewayProcess(tmp / "data", config)
     gw.start()
     try:
@@ -183,14 +239,20 @@ def main() -> None:
     ap.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
     args = ap.parse_args()
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
-    print(f"alarmgw intake benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"{args.clients} clients × {args.seconds:g} s, {multiprocessing.cpu_count()} cores")
-    print(f"{'store':<11} {'reports/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-          f"{'baseline rows/s':>16} {'ratio':>6}")
+    print(
+        f"alarmgw intake benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"{args.clients} clients × {args.seconds:g} s, {multiprocessing.cpu_count()} cores"
+    )
+    print(
+        f"{'store':<11} {'reports/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'baseline rows/s':>16} {'ratio':>6}"
+    )
     for store in stores:
         r = bench_store(store, args.clients, args.seconds)
-        print(f"{store:<11} {r['rate']:>10.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['errors']:>7.0f} {r['baseline_rows_per_s']:>16.0f} {r['ratio']:>6.0%}")
+        print(
+            f"{store:<11} {r['rate']:>10.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{r['errors']:>7.0f} {r['baseline_rows_per_s']:>16.0f} {r['ratio']:>6.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -87,6 +87,8 @@ class Intake:
     # -- in the writer's transaction -------------------------------------------------------
 
     def store(self, ctx: WriteContext, report: Report, now: datetime) -> Receipt:
+        """Store one report (runs in the writer's transaction). It reads reports and
+        incidents only, never the events or deadlines a batch holds back."""
         conn = ctx.conn
         known = conn.execute(
             _KNOWN, {"channel": report.channel, "external_id": report.external_id}
@@ -116,6 +118,8 @@ class Intake:
             )
             return Receipt(receipt, row["number"], row["state"], duplicate=False, attached=True)
         return self._open_incident(ctx, report, now)
+
+    store.reads_no_pending = True  # type: ignore[attr-defined]
 
     def _open_incident(self, ctx: WriteContext, report: Report, now: datetime) -> Receipt:
         receipt = records.new_receipt()

@@ -20,7 +20,7 @@ from gateway.store.tables import chain_head, events
 
 GENESIS = "0" * 64
 # Built once: SQLAlchemy then reuses the compiled statement (this is the hot path).
-_INSERT_EVENT = events.insert()
+INSERT_EVENT = events.insert()
 
 # The fields that are hashed, in the order they are stored.
 HASHED = (
@@ -49,13 +49,10 @@ def chain(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical(fields)).hexdigest()
 
 
-def insert_event(
-    conn: Connection, seq: int, prev_hash: str, fields: dict[str, Any]
-) -> tuple[int, str]:
+def chained_row(seq: int, prev_hash: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The events row for `fields` as event number `seq`, chained to `prev_hash`."""
     row = dict(fields, seq=seq)
-    digest = chain(prev_hash, row)
-    conn.execute(_INSERT_EVENT, dict(row, prev_hash=prev_hash, hash=digest))
-    return seq, digest
+    return dict(row, prev_hash=prev_hash, hash=chain(prev_hash, row))
 
 
 def ensure_head(conn: Connection) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc, select, update
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, select, update
 from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from gateway.store import audit
-from gateway.store.tables import chain_head
+from gateway.store.tables import chain_head, counters
 
 T = TypeVar("T")
 log = Logger()
@@ -88,16 +88,44 @@ _LOCK_HEAD = (
     select(chain_head.c.seq, chain_head.c.hash).where(chain_head.c.id == 1).with_for_update()
 )
 _UPDATE_HEAD = update(chain_head).where(chain_head.c.id == 1)
+_COUNTER = select(counters.c.value).where(counters.c.name == bindparam("name")).with_for_update()
+_INSERT_COUNTER = counters.insert()
+_UPDATE_COUNTER = update(counters).where(counters.c.name == bindparam("n"))
 
 
 @dataclass
 class WriteContext:
-    """What a write function gets: the connection and the hash-chain head, which is read
-    (and on PostgreSQL locked) once per transaction, the first time an event is appended."""
+    """What a write function gets: the connection, and three things kept for the whole
+    transaction so that a batch of reports costs as few statements as it can:
+
+    - the hash-chain head, read (and on PostgreSQL locked) once, written back at the end;
+    - named counters (incident numbers per day), read once and written back at the end;
+    - inserts nobody reads back within the batch (events, deadlines), sent as one
+      executemany per table before the commit, or before any job that may read them.
+    """
 
     conn: Connection
     _head: tuple[int, str] | None = None
+    _counters: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    _pending: dict[Any, list[dict[str, Any]]] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def insert_later(self, statement: Any, row: dict[str, Any]) -> None:
+        self._pending.setdefault(statement, []).append(row)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for statement, rows in pending.items():
+            self.conn.execute(statement, rows)
+
+    def next_value(self, name: str) -> int:
+        """The next value of a counter; the row is locked (PostgreSQL) on first use."""
+        if name not in self._counters:
+            value = self.conn.execute(_COUNTER, {"name": name}).scalar()
+            self._counters[name] = (value or 0, value is not None)
+        value, exists = self._counters[name]
+        self._counters[name] = (value + 1, exists)
+        return value + 1
 
     def lock(self) -> None:
         """Take the chain head (and with it, on PostgreSQL, the right to write events and
@@ -110,11 +138,19 @@ class WriteContext:
         self.lock()
         assert self._head is not None
         seq, prev = self._head
-        seq, digest = audit.insert_event(self.conn, seq + 1, prev, fields)
-        self._head = (seq, digest)
-        return seq
+        row = audit.chained_row(seq + 1, prev, fields)
+        self.insert_later(audit.INSERT_EVENT, row)
+        self._head = (row["seq"], row["hash"])
+        return seq + 1
 
     def finish(self) -> None:
+        self.flush()
+        for name, (value, exists) in self._counters.items():
+            if exists:
+                self.conn.execute(_UPDATE_COUNTER, {"n": name, "value": value})
+            else:
+                self.conn.execute(_INSERT_COUNTER, {"name": name, "value": value})
+        self._counters.clear()
         if self._head is not None:
             seq, digest = self._head
             self.conn.execute(_UPDATE_HEAD, {"seq": seq, "hash": digest})
@@ -310,7 +346,11 @@ class Database:
     def _transaction(self, conn: Connection, batch: list[_Job]) -> list[Any]:
         with conn.begin():
             ctx = WriteContext(conn)
-            results = [job.fn(ctx, *job.args) for job in batch]
+            results = []
+            for job in batch:
+                if not getattr(job.fn, "reads_no_pending", False):
+                    ctx.flush()
+                results.append(job.fn(ctx, *job.args))
             ctx.finish()
         for hook in ctx.after_commit:
             hook()

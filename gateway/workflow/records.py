@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from gateway.errors import NotFound
 from gateway.report import format_utc
 from gateway.store.db import WriteContext
-from gateway.store.tables import counters, deadlines, deliveries, events, incidents, reports
+from gateway.store.tables import deadlines, deliveries, events, incidents, reports
 from gateway.workflow.machine import (
     ArmDeadline,
     EventDraft,
@@ -30,9 +30,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # Statements of the intake path, built once so SQLAlchemy reuses their compiled form.
-_COUNTER = select(counters.c.value).where(counters.c.name == bindparam("name")).with_for_update()
-_INSERT_COUNTER = counters.insert()
-_UPDATE_COUNTER = update(counters).where(counters.c.name == bindparam("n"))
 _INSERT_DEADLINE = deadlines.insert()
 _INSERT_DELIVERY = deliveries.insert()
 
@@ -41,17 +38,10 @@ def new_receipt() -> str:
     return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(10))
 
 
-def next_incident_number(conn: Connection, city_code: str, now: datetime, tz: ZoneInfo) -> str:
+def next_incident_number(ctx: WriteContext, city_code: str, now: datetime, tz: ZoneInfo) -> str:
     """`530100-20261124-000123`: the city's 6-digit area code, the local date, a daily count."""
     day = now.astimezone(tz).strftime("%Y%m%d")
-    name = f"incident:{day}"
-    value = conn.execute(_COUNTER, {"name": name}).scalar()
-    if value is None:
-        value = 1
-        conn.execute(_INSERT_COUNTER, {"name": name, "value": value})
-    else:
-        value += 1
-        conn.execute(_UPDATE_COUNTER, {"n": name, "value": value})
+    value = ctx.next_value(f"incident:{day}")
     return f"{city_code[:6]}-{day}-{value:06d}"
 
 
@@ -116,8 +106,8 @@ def add_event(
     )
 
 
-def arm_deadline(conn: Connection, incident_id: int, eff: ArmDeadline) -> None:
-    conn.execute(
+def arm_deadline(ctx: WriteContext, incident_id: int, eff: ArmDeadline) -> None:
+    ctx.insert_later(
         _INSERT_DEADLINE,
         {
             "incident_id": incident_id,
@@ -243,7 +233,7 @@ def save(
         add_event(ctx, incident_id, new.number, draft, now, new.drill)
     for eff in outcome.effects:
         if isinstance(eff, ArmDeadline):
-            arm_deadline(conn, incident_id, eff)
+            arm_deadline(ctx, incident_id, eff)
         elif isinstance(eff, Notify):
             notify_unit(conn, org, incident_id, eff.unit, eff.reason, new.drill, now, notify_kinds)
         elif isinstance(eff, MoveReports):

@@ -103,6 +103,7 @@ class Workflow:
         records.save(ctx, row, outcome, now, self.config.org, self.notify_kinds)
         if action == Action.ACCEPT:
             self._route_notices(ctx.conn, row["id"], outcome, params, now)
+        ctx.flush()  # the detail view reads the events just appended
         return records.document(ctx.conn, records.load(ctx.conn, number), detail=True)
 
     def _route_accept(self, s: Snapshot, params: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +203,7 @@ class Workflow:
             now,
             row["drill"],
         )
+        ctx.flush()  # the detail view reads the events just appended
         return records.document(conn, records.load(conn, row["number"]), detail=True)
 
     def fire_due_in(self, ctx: WriteContext, now: datetime, limit: int) -> list[str]:
@@ -285,7 +287,7 @@ def open_incident(
         category=category,
         priority=priority,
     )
-    number = records.next_incident_number(conn, config.city.code, now, tz)
+    number = records.next_incident_number(ctx, config.city.code, now, tz)
     incident_id = conn.execute(
         _INSERT_INCIDENT,
         {
@@ -336,7 +338,7 @@ def open_incident(
         number, State.RECEIVED, drill=report.drill, priority=priority, unit=suggestion.unit
     )
     for eff in arm(State.RECEIVED, snap, now, config.sla, suggestion.unit):
-        records.arm_deadline(conn, incident_id, eff)  # type: ignore[arg-type]
+        records.arm_deadline(ctx, incident_id, eff)  # type: ignore[arg-type]
     return incident_id, number
 
 
