@@ -29,7 +29,7 @@ log = Logger()
 
 
 class StoreService(service.Service):
-    name = "store"
+    name = "store"  # type: ignore[assignment]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -50,7 +50,7 @@ class DeadlineTimer(service.Service):
     which also picks up deadlines armed by other nodes. At start it fires at once what
     passed while the gateway was down."""
 
-    name = "deadlines"
+    name = "deadlines"  # type: ignore[assignment]
 
     def __init__(self, gw: Gateway, poll: float = 5.0) -> None:
         self.gw = gw
@@ -106,7 +106,7 @@ class DeadlineTimer(service.Service):
 
 
 class WebService(service.Service):
-    name = "web"
+    name = "web"  # type: ignore[assignment]
 
     def __init__(self, gw: Gateway, endpoint: str) -> None:
         self.gw = gw

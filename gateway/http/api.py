@@ -320,7 +320,7 @@ class ApiResource(resource.Resource):
     def post_form(self, request: server.Request) -> Any:
         if getattr(request, "too_large", False):
             raise HttpError(413, "too_large", f"body over {self.gw.config.http.max_body} bytes")
-        form = {k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items()}
+        form = _args(request)
         try:
             doc = pages.form_report(form)
             if form.get("token"):
@@ -348,7 +348,7 @@ class ApiResource(resource.Resource):
     def list_incidents(self, request: server.Request) -> Any:
         who: Actor = yield self.actor(request)
         org = self.gw.config.org
-        args = {k.decode(): v[0].decode("utf-8", "replace") for k, v in request.args.items()}
+        args = _args(request)
         unknown = set(args) - {"state", "unit", "since", "limit"}
         if unknown:
             raise HttpError(
@@ -438,6 +438,12 @@ class ApiResource(resource.Resource):
             return 200, self.gw.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8"
 
         return self.gw.db.read(counts).addCallback(render)
+
+
+def _args(request: server.Request) -> dict[str, str]:
+    """Query or form arguments, first value of each, decoded."""
+    args: dict[bytes, list[bytes]] = request.args or {}
+    return {k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in args.items()}
 
 
 class LimitedRequest(server.Request):

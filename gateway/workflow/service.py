@@ -288,7 +288,7 @@ def open_incident(
         priority=priority,
     )
     number = records.next_incident_number(ctx, config.city.code, now, tz)
-    incident_id = conn.execute(
+    inserted = conn.execute(
         _INSERT_INCIDENT,
         {
             "number": number,
@@ -313,7 +313,9 @@ def open_incident(
             "created_at": now,
             "updated_at": now,
         },
-    ).inserted_primary_key[0]
+    ).inserted_primary_key
+    assert inserted is not None
+    incident_id = inserted[0]
     records.add_event(
         ctx,
         incident_id,
