@@ -234,7 +234,12 @@ def _add_notifiers(gw: Gateway, top: AsyncMultiService) -> None:
         from gateway.notify.webhook import WebhookNotifier
     except ImportError:  # pragma: no cover - until the notifier lands
         return
-    WebhookNotifier(gw.db, gw.config, clock=gw.clock).setServiceParent(top)
+    WebhookNotifier(
+        gw.db,
+        gw.config,
+        clock=gw.clock,
+        on_attempt=lambda status: gw.metrics.deliveries.labels("webhook", status).inc(),
+    ).setServiceParent(top)
 
 
 def _redact(url: str) -> str:

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `alarmgw incidents show N | head`
+        sys.stderr.close()
+        return 0
     except Exception as e:  # noqa: BLE001 - one clear line, not a traceback, for known errors
         from gateway.config import ConfigError
         from gateway.errors import DomainError
@@ -126,7 +129,7 @@ def _open(args: argparse.Namespace, migrate: bool = True) -> tuple[Any, Any]:
     if not url:
         Path(args.data_dir).mkdir(parents=True, exist_ok=True)
         url = sqlite_url(args.data_dir)
-    db = Database(url, reactor=object())
+    db = Database(url, reactor=object(), busy_timeout_ms=config.busy_timeout_ms)
     if migrate:
         db.upgrade()
     return config, db
@@ -136,12 +139,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _local(iso: str | None) -> str:
+def _local(iso: str | None, tz: str) -> str:
     if not iso:
         return "-"
+    from zoneinfo import ZoneInfo
+
     from gateway.workflow.records import local_time
 
-    return local_time(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+    return local_time(datetime.fromisoformat(iso.replace("Z", "+00:00")), ZoneInfo(tz))
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -202,25 +207,32 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
 
     config, db = _open(args)
     q = select(incidents).order_by(incidents.c.created_at.desc()).limit(args.limit)
+    from gateway.errors import DomainError
+    from gateway.workflow.table import STATE_NAMES_ZH, State
+
     if args.state:
-        q = q.where(incidents.c.state.in_(args.state.split(",")))
+        states = args.state.split(",")
+        bad = [s for s in states if s not in {str(x) for x in State}]
+        if bad:
+            raise DomainError(f"--state: unknown state {bad[0]!r}")
+        q = q.where(incidents.c.state.in_(states))
     if args.unit:
+        if args.unit not in config.org:
+            raise DomainError(f"--unit: unknown unit {args.unit!r}")
         q = q.where(incidents.c.unit.in_(sorted(config.org.subtree(args.unit))))
     with db.read_engine.connect() as conn:
         docs = [records.document(conn, r) for r in conn.execute(q).mappings()]
     if args.json:
         print(json.dumps(docs, ensure_ascii=False, indent=2))
         return 0
-    from gateway.workflow.table import STATE_NAMES_ZH, State
-
     for d in docs:
         unit = config.org.get(d["unit"]).name if d["unit"] in config.org else "-"
         print(
-            f"{d['number']}  {_local(d['created_at'])}  "
+            f"{d['number']}  {_local(d['created_at'], config.city.timezone)}  "
             f"{STATE_NAMES_ZH[State(d['state'])]:<6}  P{d['priority'] or '-'}  "
             f"{unit}  {'[演练] ' if d['drill'] else ''}{d['summary'][:40]}"
         )
-    print(f"({len(docs)} incidents; times Asia/Shanghai)")
+    print(f"({len(docs)} incidents; times {config.city.timezone})")
     return 0
 
 

@@ -18,6 +18,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import shapely.geometry
 from jsonschema import Draft202012Validator, ValidationError
@@ -348,6 +349,11 @@ def _reference_problems(data: Mapping[str, Any], units: Sequence[Unit]) -> list[
     codes = {u.code for u in units}
     roots = [u.code for u in units if u.parent is None]
     city_code = data["city"]["code"]
+    tz = data["city"]["timezone"]
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"city.timezone: unknown time zone {tz!r} (e.g. Asia/Shanghai)")
     if len(roots) == 1 and city_code != roots[0]:
         problems.append(f"city.code: {city_code} is not the root unit's code {roots[0]}")
     for name, category in data["categories"].items():

@@ -22,6 +22,7 @@ from twisted.logger import Logger
 
 from gateway.report import Receipt, Report
 from gateway.store.db import Database, WriteContext
+from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
 from gateway.workflow import correlate, records
 from gateway.workflow.machine import SYSTEM, EventDraft
@@ -31,7 +32,7 @@ from gateway.workflow.table import State
 log = Logger()
 
 # The intake path's statements, built once so SQLAlchemy reuses their compiled form.
-_KNOWN = (
+_KNOWN = Prepared(
     select(reports.c.receipt, incidents.c.number, incidents.c.state)
     .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
     .where(
@@ -40,8 +41,25 @@ _KNOWN = (
     )
 )
 _INCIDENT_BY_ID = select(incidents).where(incidents.c.id == bindparam("id"))
-_TOUCH_INCIDENT = update(incidents).where(incidents.c.id == bindparam("iid"))
-_INSERT_REPORT = reports.insert()
+_TOUCH_INCIDENT = Prepared(
+    update(incidents).where(incidents.c.id == bindparam("iid")), keys=["iid", "updated_at"]
+)
+_INSERT_REPORT = Prepared(
+    reports.insert(),
+    keys=[
+        "receipt",
+        "channel",
+        "external_id",
+        "incident_id",
+        "home_incident_id",
+        "auto_attached",
+        "drill",
+        "sender_key",
+        "received_at",
+        "stored_at",
+        "doc",
+    ],
+)
 
 
 def mask_phone(value: str) -> str:
@@ -90,17 +108,18 @@ class Intake:
         """Store one report (runs in the writer's transaction). It reads reports and
         incidents only, never the events or deadlines a batch holds back."""
         conn = ctx.conn
-        known = conn.execute(
-            _KNOWN, {"channel": report.channel, "external_id": report.external_id}
-        ).first()
+        known = _KNOWN.execute(
+            conn, {"channel": report.channel, "external_id": report.external_id}
+        ).fetchone()
         if known is not None:
-            return Receipt(known.receipt, known.number, known.state, duplicate=True, attached=False)
+            receipt, number, state = known
+            return Receipt(receipt, number, state, duplicate=True, attached=False)
         ctx.lock()
         match = correlate.find_match(conn, report, now, self.config.correlation)
         if match is not None:
             row = conn.execute(_INCIDENT_BY_ID, {"id": match.incident_id}).mappings().one()
             receipt = self._insert_report(ctx, report, row["id"], now, auto_attached=True)
-            conn.execute(_TOUCH_INCIDENT, {"iid": row["id"], "updated_at": now})
+            _TOUCH_INCIDENT.execute(conn, {"iid": row["id"], "updated_at": now})
             records.add_event(
                 ctx,
                 row["id"],
@@ -137,8 +156,8 @@ class Intake:
         receipt: str | None = None,
     ) -> str:
         receipt = receipt or records.new_receipt()
-        ctx.conn.execute(
-            _INSERT_REPORT,
+        _INSERT_REPORT.execute(
+            ctx.conn,
             {
                 "receipt": receipt,
                 "channel": report.channel,

@@ -36,6 +36,10 @@ def test_config_sample_and_check(tmp_path: Path) -> None:
     assert err.returncode == 1
     assert "bad.toml" in err.stderr and "sla." in err.stderr and "-5" in err.stderr
     assert "Traceback" not in err.stderr
+    mars = tmp_path / "mars.toml"
+    mars.write_text(out.stdout.replace('"Asia/Shanghai"', '"Mars/Olympus"'), encoding="utf-8")
+    err = alarmgw("config", "check", str(mars))
+    assert err.returncode == 1 and "city.timezone" in err.stderr and "Mars/Olympus" in err.stderr
 
 
 def test_report_list_show_verify(tmp_path: Path) -> None:
@@ -68,6 +72,10 @@ def test_report_list_show_verify(tmp_path: Path) -> None:
     assert shown["unit"] == "530102510000" and shown["reports"][0]["text"] == "楼下有人打架"
     verify = alarmgw("audit", "verify", data=data)
     assert verify.returncode == 0 and "OK: 1 events" in verify.stdout
+    bad = alarmgw("incidents", "list", "--unit", "123", data=data)
+    assert bad.returncode == 1 and "unknown unit" in bad.stderr
+    bad = alarmgw("incidents", "list", "--state", "bogus", data=data)
+    assert bad.returncode == 1 and "unknown state" in bad.stderr
     missing = alarmgw("incidents", "show", "530100-20991231-000001", data=data)
     assert missing.returncode == 1 and "no incident" in missing.stderr
 

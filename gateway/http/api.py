@@ -75,7 +75,14 @@ def _schema_error(e: fastjsonschema.JsonSchemaValueException) -> HttpError:
     field = ".".join(path) or None
     message = e.message.replace("data.", "").replace("data ", "")
     if e.rule == "additionalProperties":
-        message = f"unknown field in {field or 'the document'}: {message}"
+        # fastjsonschema says "must not contain {'colour'} properties": name the field.
+        unknown = re.findall(r"'([^']*)'", e.message)
+        where = field or "the document"
+        if unknown:
+            field = ".".join([*path, unknown[0]])
+            message = f"unknown field {unknown[0]!r} in {where}"
+        else:
+            message = f"unknown field in {where}: {message}"
     return HttpError(422, "invalid_report", message, field)
 
 
@@ -262,7 +269,7 @@ class ApiResource(resource.Resource):
             raise HttpError(
                 403,
                 "forbidden",
-                "drill reports need a drill_coordinator or integration token",
+                "drill reports need a drill_coordinator, integration or admin token",
                 "drill",
             )
         key = request.getHeader(b"idempotency-key")

@@ -127,6 +127,7 @@ class WebhookNotifier(Service):
         poll_interval: float = 1.0,
         batch: int = 50,
         jitter: Callable[[], float] | None = None,
+        on_attempt: Callable[[str], None] | None = None,
     ) -> None:
         if clock is None or http is None:
             from twisted.internet import reactor
@@ -143,6 +144,7 @@ class WebhookNotifier(Service):
         self.batch = batch
         # Jitter spreads retries, so that receivers back from an outage are not hit at once.
         self.jitter = jitter or (lambda: random.uniform(0.8, 1.2))  # noqa: S311 - not crypto
+        self.on_attempt = on_attempt  # metrics: called with delivered / failed / gave_up
         self._loop: task.LoopingCall | None = None
         self._stopped: defer.Deferred[Any] | None = None
 
@@ -219,6 +221,8 @@ class WebhookNotifier(Service):
         except Exception:
             log.failure("Webhook {delivery}: delivery failed with a bug", delivery=c.id)
             return
+        if self.on_attempt is not None:
+            self.on_attempt(status)
         # The URL without its query: receivers sometimes put a token there.
         where = urlsplit(c.url)._replace(query="", fragment="").geturl()
         log_at = log.info if status == "delivered" else log.warn

@@ -16,11 +16,29 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from gateway.store.prepared import Prepared
 from gateway.store.tables import chain_head, events
 
 GENESIS = "0" * 64
 # Built once: SQLAlchemy then reuses the compiled statement (this is the hot path).
-INSERT_EVENT = events.insert()
+INSERT_EVENT = Prepared(
+    events.insert(),
+    keys=[
+        "incident_id",
+        "number",
+        "action",
+        "actor",
+        "at",
+        "from_state",
+        "to_state",
+        "reason",
+        "data",
+        "drill",
+        "seq",
+        "prev_hash",
+        "hash",
+    ],
+)
 
 # The fields that are hashed, in the order they are stored.
 HASHED = (

@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from gateway.store import audit
+from gateway.store.prepared import Prepared
 from gateway.store.tables import chain_head, counters
 
 T = TypeVar("T")
@@ -107,16 +108,16 @@ class WriteContext:
     conn: Connection
     _head: tuple[int, str] | None = None
     _counters: dict[str, tuple[int, bool]] = field(default_factory=dict)
-    _pending: dict[Any, list[dict[str, Any]]] = field(default_factory=dict)
+    _pending: dict[Prepared, list[dict[str, Any]]] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
-    def insert_later(self, statement: Any, row: dict[str, Any]) -> None:
+    def insert_later(self, statement: Prepared, row: dict[str, Any]) -> None:
         self._pending.setdefault(statement, []).append(row)
 
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
         for statement, rows in pending.items():
-            self.conn.execute(statement, rows)
+            statement.executemany(self.conn, rows)
 
     def next_value(self, name: str) -> int:
         """The next value of a counter; the row is locked (PostgreSQL) on first use."""

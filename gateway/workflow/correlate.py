@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, literal_column, select
 
 from gateway.report import Report
+from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
 from gateway.workflow.table import OPEN_STATES
 
 # Anonymous web or system senders say nothing about who is calling.
 CORRELATED_SENDERS = frozenset({"phone", "email", "account", "terminal"})
-_OPEN = [str(s) for s in OPEN_STATES]
+# Our own constants, rendered into the SQL: a prepared statement has no expanding IN.
+_OPEN: list[Any] = [literal_column(f"'{s}'") for s in sorted(OPEN_STATES)]
 EARTH_RADIUS_M = 6_371_000.0
 
 
@@ -50,8 +52,8 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
-# Built once with bind parameters: SQLAlchemy reuses the compiled statements (hot path).
-_BY_SENDER = (
+# The intake hot path: compiled once per dialect, run on the DBAPI cursor (see prepared.py).
+_BY_SENDER = Prepared(
     select(incidents.c.id)
     .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
     .where(
@@ -63,7 +65,7 @@ _BY_SENDER = (
     .order_by(reports.c.received_at.desc())
     .limit(1)
 )
-_BY_ALARM = (
+_BY_ALARM = Prepared(
     select(incidents.c.id)
     .where(
         incidents.c.alarm_key == bindparam("key"),
@@ -74,7 +76,7 @@ _BY_ALARM = (
     .order_by(incidents.c.created_at.desc())
     .limit(1)
 )
-_BY_PLACE = (
+_BY_PLACE = Prepared(
     select(incidents.c.id, incidents.c.lat, incidents.c.lon)
     .where(
         incidents.c.category == bindparam("category"),
@@ -92,17 +94,17 @@ def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Mat
     drill = report.drill
     if report.sender.kind in CORRELATED_SENDERS:
         since = now - timedelta(seconds=cfg.sender_window)
-        row = conn.execute(
-            _BY_SENDER, {"key": sender_key(report), "since": since, "drill": drill}
-        ).first()
+        row = _BY_SENDER.execute(
+            conn, {"key": sender_key(report), "since": since, "drill": drill}
+        ).fetchone()
         if row is not None:
-            return Match(row.id, "sender")
+            return Match(row[0], "sender")
     key = alarm_key(report)
     if key is not None:
         since = now - timedelta(seconds=cfg.alarm_window)
-        row = conn.execute(_BY_ALARM, {"key": key, "since": since, "drill": drill}).first()
+        row = _BY_ALARM.execute(conn, {"key": key, "since": since, "drill": drill}).fetchone()
         if row is not None:
-            return Match(row.id, "alarm")
+            return Match(row[0], "alarm")
     loc = report.location
     if report.category and loc is not None and loc.lat is not None and loc.lon is not None:
         lat, lon = loc.lat, loc.lon
@@ -110,8 +112,8 @@ def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Mat
         # A bounding box in degrees narrows the candidates; the exact distance decides.
         dlat = cfg.place_radius_m / 111_320.0
         dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
-        rows = conn.execute(
-            _BY_PLACE,
+        rows = _BY_PLACE.execute(
+            conn,
             {
                 "category": report.category,
                 "since": since,
@@ -121,8 +123,8 @@ def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Mat
                 "lon0": lon - dlon,
                 "lon1": lon + dlon,
             },
-        ).all()
-        best = min(rows, key=lambda r: distance_m(lat, lon, r.lat, r.lon), default=None)
-        if best is not None and distance_m(lat, lon, best.lat, best.lon) <= cfg.place_radius_m:
-            return Match(best.id, "place")
+        ).fetchall()
+        best = min(rows, key=lambda r: distance_m(lat, lon, r[1], r[2]), default=None)
+        if best is not None and distance_m(lat, lon, best[1], best[2]) <= cfg.place_radius_m:
+            return Match(best[0], "place")
     return None

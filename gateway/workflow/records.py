@@ -13,6 +13,7 @@ from sqlalchemy import Connection, RowMapping, insert, select, update
 from gateway.errors import NotFound
 from gateway.report import format_utc
 from gateway.store.db import WriteContext
+from gateway.store.prepared import Prepared
 from gateway.store.tables import deadlines, deliveries, events, incidents, reports
 from gateway.workflow.machine import (
     ArmDeadline,
@@ -30,12 +31,17 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # Statements of the intake path, built once so SQLAlchemy reuses their compiled form.
-_INSERT_DEADLINE = deadlines.insert()
+_INSERT_DEADLINE = Prepared(
+    deadlines.insert(), keys=["incident_id", "step", "unit", "due", "status", "closed_at"]
+)
 _INSERT_DELIVERY = deliveries.insert()
 
 
 def new_receipt() -> str:
-    return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(10))
+    """10 characters of Crockford base32: 50 random bits, unguessable enough for a public
+    status lookup that shows no personal data."""
+    n = int.from_bytes(secrets.token_bytes(7), "big") >> 6
+    return "".join(RECEIPT_ALPHABET[(n >> shift) & 31] for shift in range(45, -5, -5))
 
 
 def next_incident_number(ctx: WriteContext, city_code: str, now: datetime, tz: ZoneInfo) -> str:
@@ -271,9 +277,9 @@ def _progressed(old: str, new: State) -> bool:
 # -- rendering ---------------------------------------------------------------------------
 
 
-def local_time(t: datetime) -> str:
-    """Times are stored in UTC and shown in Asia/Shanghai."""
-    return t.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+def local_time(t: datetime, tz: ZoneInfo = SHANGHAI) -> str:
+    """Times are stored in UTC and shown in the city's time zone (Asia/Shanghai)."""
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from gateway.errors import DomainError, NotFound
 from gateway.report import Report, format_utc
 from gateway.store.db import Database, WriteContext
+from gateway.store.prepared import Prepared
 from gateway.store.tables import deadlines, incidents, reports
 from gateway.workflow import correlate, records
 from gateway.workflow.machine import (
@@ -266,7 +267,32 @@ _MERGEABLE = {
 }
 
 
-_INSERT_INCIDENT = incidents.insert()
+_INSERT_INCIDENT = Prepared(
+    incidents.insert().returning(incidents.c.id),
+    keys=[
+        "number",
+        "state",
+        "resume_state",
+        "drill",
+        "category",
+        "priority",
+        "lat",
+        "lon",
+        "accuracy_m",
+        "address",
+        "unit",
+        "unit_assigned",
+        "master",
+        "summary",
+        "reason",
+        "result",
+        "sender_key",
+        "alarm_key",
+        "milestones",
+        "created_at",
+        "updated_at",
+    ],
+)
 
 
 def open_incident(
@@ -288,8 +314,8 @@ def open_incident(
         priority=priority,
     )
     number = records.next_incident_number(ctx, config.city.code, now, tz)
-    inserted = conn.execute(
-        _INSERT_INCIDENT,
+    inserted = _INSERT_INCIDENT.execute(
+        conn,
         {
             "number": number,
             "state": str(State.RECEIVED),
@@ -313,8 +339,7 @@ def open_incident(
             "created_at": now,
             "updated_at": now,
         },
-    ).inserted_primary_key
-    assert inserted is not None
+    ).fetchone()
     incident_id = inserted[0]
     records.add_event(
         ctx,

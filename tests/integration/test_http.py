@@ -163,6 +163,18 @@ BIG = b'{"sender":{"kind":"web","id":"x"},"text":"' + b"a" * (1 << 20) + b'"}'
             b'{"sender": {"kind": "phone", "id": "1"}, "colour": "red"}',
             "application/json",
             422,
+            "colour",
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1", "age": 3}}',
+            "application/json",
+            422,
+            "sender.age",
+        ),
+        (
+            b'{"sender": {"kind": "phone", "id": "1"}, "location": {"lat": NaN, "lon": 0}}',
+            "application/json",
+            400,
             None,
         ),
         (
@@ -211,6 +223,8 @@ BIG = b'{"sender":{"kind":"web","id":"x"},"text":"' + b"a" * (1 << 20) + b'"}'
         "wrong-type",
         "bad-enum",
         "unknown-field",
+        "unknown-nested",
+        "nan",
         "lat-range",
         "lat-alone",
         "nul-char",
@@ -299,6 +313,7 @@ def test_units_openapi_metrics(gateway: GatewayProcess, tokens: dict[str, str]) 
     status, text = gateway.request("GET", "/metrics")
     assert status == 200
     assert 'alarmgw_reports_total{channel="web",outcome="stored"}' in text
+    assert 'alarmgw_deliveries_total{kind="webhook",result="failed"}' in text
     assert "alarmgw_commit_seconds_bucket" in text and 'alarmgw_incidents{state="closed"}' in text
     assert gateway.request("DELETE", "/api/v1/reports")[0] == 405
     assert gateway.request("GET", "/nope")[0] == 404
