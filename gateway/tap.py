@@ -37,7 +37,7 @@ def makeService(options: Options) -> Any:
     # The reactor thread and the store's writer thread hand the GIL to each other for
     # every batch; the default 5 ms switch interval would add that much to each
     # acknowledgement under load.
-    sys.setswitchinterval(0.0005)
+    sys.setswitchinterval(0.0001)
     from twisted.internet import reactor
 
     from gateway.app import build
