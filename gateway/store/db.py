@@ -198,6 +198,7 @@ class Database:
             else self.write_engine
         )
         self._queue: queue.Queue[Any] = queue.Queue()
+        self._committer = GroupCommitter(self.write_engine)
         self._thread: threading.Thread | None = None
         self._readers = ThreadPool(minthreads=1, maxthreads=readers, name="alarmgw-db-read")
         self._accepting = False
@@ -280,7 +281,6 @@ class Database:
     # -- the writer thread ------------------------------------------------------------
 
     def _run(self) -> None:
-        conn: Connection | None = None
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -296,89 +296,94 @@ class Database:
                     stopping = True  # finish this batch, then stop
                     break
                 batch.append(nxt)
-            conn = self._commit(conn, batch)
-        if conn is not None:
-            conn.close()
+            self._commit(batch)
+        self._committer.close()
 
-    def _connect(self) -> Connection | None:
-        try:
-            return self.write_engine.connect()
-        except Exception as e:  # noqa: BLE001 - any failure to connect is temporary
-            log.warn("Store unavailable: cannot connect: {error}", error=str(e).splitlines()[0])
-            return None
-
-    def _commit(self, conn: Connection | None, batch: list[_Job]) -> Connection | None:
+    def _commit(self, batch: list[_Job]) -> None:
         started = time.perf_counter()
-        if conn is None:
-            conn = self._connect()
-            if conn is None:
-                self._fail_all(batch, StoreUnavailable("cannot connect to the database"))
-                return None
-        try:
-            results = self._transaction(conn, batch)
-        except Exception as e:  # noqa: BLE001 - sorted out job by job below
-            conn = self._reset(conn, e)
-            if len(batch) == 1 and not isinstance(e, exc.IntegrityError):
-                self._fail(batch[0], e)
-                return conn
-            # Run each job alone so that one bad job fails alone. A unique-key conflict
-            # (another node stored the same report first) succeeds on the second run.
-            for job in batch:
-                if conn is None:
-                    conn = self._connect()
-                if conn is None:
-                    self._fail(job, StoreUnavailable("cannot connect to the database"))
-                    continue
-                try:
-                    (result,) = self._transaction(conn, [job])
-                except Exception as e1:  # noqa: BLE001
-                    conn = self._reset(conn, e1)
-                    self._fail(job, e1)
-                else:
-                    self.reactor.callFromThread(job.deferred.callback, result)
-            return conn
-        elapsed = time.perf_counter() - started
-        if self.on_commit is not None:
-            self.on_commit(len(batch), elapsed)
-        for job, (result) in zip(batch, results, strict=True):
-            self.reactor.callFromThread(job.deferred.callback, result)
-        return conn
+        outcomes = self._committer.run([(job.fn, job.args) for job in batch])
+        if self.on_commit is not None and all(ok for ok, _ in outcomes):
+            self.on_commit(len(batch), time.perf_counter() - started)
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                self.reactor.callFromThread(job.deferred.callback, value)
+            else:
+                if isinstance(value, StoreUnavailable):
+                    log.warn("Store unavailable: {error}", error=str(value))
+                elif _is_bug(value):
+                    log.failure("Write failed", Failure(value))
+                self.reactor.callFromThread(job.deferred.errback, Failure(value))
 
-    def _transaction(self, conn: Connection, batch: list[_Job]) -> list[Any]:
-        with conn.begin():
-            ctx = WriteContext(conn)
+
+class GroupCommitter:
+    """Runs a batch of write functions in one transaction and commits once. If anything
+    raises, the batch is rolled back and each function runs again alone, so one bad job
+    fails alone (and a unique-key conflict with another node succeeds on its second run).
+    Synchronous: the writer thread and the intake worker process both drive one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+
+    def run(self, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[
+        tuple[bool, Any]
+    ]:
+        """One (ok, result-or-exception) per call; temporary failures are StoreUnavailable."""
+        try:
+            return [(True, r) for r in self._transaction(calls)]
+        except Exception as e:  # noqa: BLE001 - sorted out call by call below
+            self._reset(e)
+            if len(calls) == 1 and not isinstance(e, exc.IntegrityError):
+                return [(False, _temporary(e))]
+        outcomes: list[tuple[bool, Any]] = []
+        for call in calls:
+            try:
+                (result,) = self._transaction([call])
+            except Exception as e1:  # noqa: BLE001
+                self._reset(e1)
+                outcomes.append((False, _temporary(e1)))
+            else:
+                outcomes.append((True, result))
+        return outcomes
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _transaction(self, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
+        if self.conn is None:
+            try:
+                self.conn = self.engine.connect()
+            except Exception as e:  # noqa: BLE001 - any failure to connect is temporary
+                raise StoreUnavailable(f"cannot connect: {str(e).splitlines()[0]}") from e
+        with self.conn.begin():
+            ctx = WriteContext(self.conn)
             results = []
-            for job in batch:
-                if not getattr(job.fn, "reads_no_pending", False):
+            for fn, args in calls:
+                if not getattr(fn, "reads_no_pending", False):
                     ctx.flush()
-                results.append(job.fn(ctx, *job.args))
+                results.append(fn(ctx, *args))
             ctx.finish()
         for hook in ctx.after_commit:
             hook()
         return results
 
-    def _reset(self, conn: Connection, error: BaseException) -> Connection | None:
+    def _reset(self, error: BaseException) -> None:
         """After a failed transaction: keep a healthy connection, drop a broken one."""
-        if isinstance(error, TEMPORARY_ERRORS):
+        if isinstance(error, TEMPORARY_ERRORS) and self.conn is not None:
             try:
-                conn.invalidate()
-                conn.close()
+                self.conn.invalidate()
+                self.conn.close()
             except Exception:  # noqa: BLE001,S110 - it is being thrown away
                 pass
-            return None
-        return conn
+            self.conn = None
 
-    def _fail(self, job: _Job, error: BaseException) -> None:
-        if isinstance(error, TEMPORARY_ERRORS):
-            log.warn("Store unavailable: {error}", error=str(error).splitlines()[0])
-            error = StoreUnavailable(str(error).splitlines()[0])
-        elif not isinstance(error, Exception) or _is_bug(error):
-            log.failure("Write failed", Failure(error))
-        self.reactor.callFromThread(job.deferred.errback, Failure(error))
 
-    def _fail_all(self, batch: list[_Job], error: BaseException) -> None:
-        for job in batch:
-            self._fail(job, error)
+def _temporary(error: BaseException) -> BaseException:
+    if isinstance(error, TEMPORARY_ERRORS):
+        return StoreUnavailable(str(error).splitlines()[0])
+    return error
 
 
 def _is_bug(error: BaseException) -> bool:
