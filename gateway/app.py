@@ -205,6 +205,14 @@ def build(
     gw = Gateway(config, db, intake, workflow, metrics, reactor, clock)
     top = AsyncMultiService()
     StoreService(db).setServiceParent(top)
+    if config.intake_worker:
+        from gateway.store.worker import IntakeWorker
+
+        worker = IntakeWorker(
+            str(config.path) if config.path else None, url, config.busy_timeout_ms, reactor
+        )
+        worker.setServiceParent(top)
+        intake.worker = worker
     gw.timer = DeadlineTimer(gw)
     gw.timer.setServiceParent(top)
     _add_notifiers(gw, top)

@@ -98,6 +98,7 @@ class Config:
     city: City
     storage_url: str | None
     busy_timeout_ms: int
+    intake_worker: bool
     http: HttpSettings
     org: OrgTree = field(hash=False)
     categories: Mapping[str, Category] = field(hash=False)
@@ -153,6 +154,7 @@ def _build(text: str, label: str, path: Path | None, base: Traversable) -> Confi
         ),
         storage_url=data.get("storage", {}).get("url"),
         busy_timeout_ms=data.get("storage", {}).get("busy_timeout_ms", 5000),
+        intake_worker=data.get("storage", {}).get("intake_worker", True),
         http=HttpSettings(
             host=data["http"]["host"],
             port=data["http"]["port"],

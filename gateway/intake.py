@@ -82,13 +82,17 @@ class Intake:
         self.clock = clock
         self.tz = ZoneInfo(config.city.timezone)
         self.on_stored = on_stored  # metrics and deadline timer; called on the reactor thread
+        self.worker: Any = None  # gateway.store.worker.IntakeWorker, when reports go there
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)
 
     @defer.inlineCallbacks
     def submit(self, report: Report) -> Any:
-        receipt: Receipt = yield self.db.write(self.store, report, self.now())
+        if self.worker is not None:
+            receipt: Receipt = yield self.worker.submit(report, self.now())
+        else:
+            receipt = yield self.db.write(self.store, report, self.now())
         if not receipt.duplicate:
             log.info(
                 "Report {receipt} from {channel} {sender} → incident {incident}{how}",

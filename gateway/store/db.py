@@ -325,9 +325,9 @@ class GroupCommitter:
         self.engine = engine
         self.conn: Connection | None = None
 
-    def run(self, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[
-        tuple[bool, Any]
-    ]:
+    def run(
+        self, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]
+    ) -> list[tuple[bool, Any]]:
         """One (ok, result-or-exception) per call; temporary failures are StoreUnavailable."""
         try:
             return [(True, r) for r in self._transaction(calls)]

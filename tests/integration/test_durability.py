@@ -22,10 +22,15 @@ CLIENTS = 8
 LOAD_SECONDS = 2.0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "sqlite-writer-thread", "postgresql"])
 def process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GatewayProcess]:
     config = city_config(tmp_path)
     drop = None
+    if request.param == "sqlite-writer-thread":  # reports stored by the writer thread
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace("[storage]\n", "[storage]\nintake_worker = false\n"), encoding="utf-8"
+        )
     if request.param == "postgresql":
         url, drop = fresh_pg_schema(request.getfixturevalue("pg_url"))
         text = config.read_text(encoding="utf-8").replace(
