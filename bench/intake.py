@@ -245,7 +245,7 @@ def main() -> None:
     )
     print(
         f"{'store':<11} {'reports/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'baseline rows/s':>16} {'ratio':>6}"
+        f"{'raw reports/s':>16} {'ratio':>6}"
     )
     for store in stores:
         r = bench_store(store, args.clients, args.seconds)
