@@ -21,24 +21,6 @@ from gateway.store.tables import chain_head, events
 
 GENESIS = "0" * 64
 # Built once: SQLAlchemy then reuses the compiled statement (this is the hot path).
-INSERT_EVENT = Prepared(
-    events.insert(),
-    keys=[
-        "incident_id",
-        "number",
-        "action",
-        "actor",
-        "at",
-        "from_state",
-        "to_state",
-        "reason",
-        "data",
-        "drill",
-        "seq",
-        "prev_hash",
-        "hash",
-    ],
-)
 
 # The fields that are hashed, in the order they are stored.
 HASHED = (
@@ -53,6 +35,7 @@ HASHED = (
     "data",
     "drill",
 )
+INSERT_EVENT = Prepared(events.insert(), keys=["incident_id", *HASHED, "prev_hash", "hash"])
 
 
 def canonical(fields: dict[str, Any]) -> bytes:

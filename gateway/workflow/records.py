@@ -23,7 +23,7 @@ from gateway.workflow.machine import (
     Outcome,
     Snapshot,
 )
-from gateway.workflow.table import STEP_ON_ENTRY, State
+from gateway.workflow.table import FORWARD, STEP_ON_ENTRY, State
 
 # Crockford base32 without I, L, O, U: read aloud over the phone without confusion.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -258,20 +258,9 @@ def save(
                 )
 
 
-_FORWARD = [
-    State.RECEIVED,
-    State.ACCEPTED,
-    State.DISPATCHED,
-    State.ACKNOWLEDGED,
-    State.ON_SCENE,
-    State.HANDLED,
-    State.CLOSED,
-]
-
-
 def _progressed(old: str, new: State) -> bool:
     o = State(old)
-    return o in _FORWARD and new in _FORWARD and _FORWARD.index(new) > _FORWARD.index(o)
+    return o in FORWARD and new in FORWARD and FORWARD.index(new) > FORWARD.index(o)
 
 
 # -- rendering ---------------------------------------------------------------------------

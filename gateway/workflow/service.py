@@ -34,7 +34,7 @@ from gateway.workflow.machine import (
     on_deadline,
 )
 from gateway.workflow.routing import route
-from gateway.workflow.table import Action, Role, State, Step
+from gateway.workflow.table import OPEN_STATES, Action, Role, State, Step
 
 log = Logger()
 
@@ -254,17 +254,7 @@ class Workflow:
         return fired
 
 
-_MERGEABLE = {
-    str(s)
-    for s in (
-        State.RECEIVED,
-        State.ACCEPTED,
-        State.DISPATCHED,
-        State.ACKNOWLEDGED,
-        State.ON_SCENE,
-        State.HANDLED,
-    )
-}
+_MERGEABLE = {str(s) for s in OPEN_STATES}
 
 
 _INSERT_INCIDENT = Prepared(

@@ -37,17 +37,18 @@ STATE_NAMES_ZH: dict[State, str] = {
     State.CANCELLED: "撤销",
 }
 
-# Open incidents are the ones a new report may be attached to and the ones queues show.
-OPEN_STATES: frozenset[State] = frozenset(
-    {
-        State.RECEIVED,
-        State.ACCEPTED,
-        State.DISPATCHED,
-        State.ACKNOWLEDGED,
-        State.ON_SCENE,
-        State.HANDLED,
-    }
+# The main line of an incident's life, in order.
+FORWARD: tuple[State, ...] = (
+    State.RECEIVED,
+    State.ACCEPTED,
+    State.DISPATCHED,
+    State.ACKNOWLEDGED,
+    State.ON_SCENE,
+    State.HANDLED,
+    State.CLOSED,
 )
+# Open incidents are the ones a new report may be attached to and the ones queues show.
+OPEN_STATES: frozenset[State] = frozenset(FORWARD[:-1])
 
 
 class Action(StrEnum):
