@@ -316,4 +316,6 @@ def test_units_openapi_metrics(gateway: GatewayProcess, tokens: dict[str, str]) 
     assert 'alarmgw_deliveries_total{kind="webhook",result="failed"}' in text
     assert "alarmgw_commit_seconds_bucket" in text and 'alarmgw_incidents{state="closed"}' in text
     assert gateway.request("DELETE", "/api/v1/reports")[0] == 405
+    # Logs mask phone numbers (138****5678), never the whole number.
+    assert "138****5678" in gateway.log() and "13812345678" not in gateway.log()
     assert gateway.request("GET", "/nope")[0] == 404
