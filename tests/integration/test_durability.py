@@ -45,9 +45,9 @@ def process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GatewayP
         drop()
 
 
-def test_sigkill_under_load_loses_nothing_acknowledged(process: GatewayProcess) -> None:
-    gw = process
-    gw.start()
+def load_then_signal(gw: GatewayProcess, sig: int) -> tuple[dict[str, str], list[str], int]:
+    """CLIENTS threads post reports for LOAD_SECONDS, then the gateway gets `sig` while
+    requests are in flight. Returns (acknowledged key → receipt, attempted keys, exit code)."""
     acked: dict[str, str] = {}  # Idempotency-Key → receipt
     attempted: list[str] = []
     lock = threading.Lock()
@@ -70,7 +70,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(process: GatewayProcess) 
                     "POST", "/api/v1/reports", body, headers={"Idempotency-Key": key}, timeout=5
                 )
             except OSError:
-                return  # the gateway died under us: this one was never acknowledged
+                return  # the gateway went away under us: this one was never acknowledged
             if status == 201:
                 with lock:
                     acked[key] = answer["receipt"]
@@ -80,14 +80,34 @@ def test_sigkill_under_load_loses_nothing_acknowledged(process: GatewayProcess) 
         t.start()
     time.sleep(LOAD_SECONDS)
     assert gw.proc is not None
-    gw.proc.send_signal(signal.SIGKILL)  # mid-flight, with requests in the writer's queue
-    gw.proc.wait(10)
+    gw.proc.send_signal(sig)  # mid-flight, with requests in the writer's queue
+    code = gw.proc.wait(30)
     gw.proc = None
     stop.set()
     for t in threads:
         t.join(30)
-    assert len(acked) > 50, f"only {len(acked)} reports acknowledged before the kill"
+    assert len(acked) > 50, f"only {len(acked)} reports acknowledged before the signal"
+    return acked, attempted, code
 
+
+def test_sigkill_under_load_loses_nothing_acknowledged(process: GatewayProcess) -> None:
+    gw = process
+    gw.start()
+    acked, attempted, _ = load_then_signal(gw, signal.SIGKILL)
+    check_after_restart(gw, acked, attempted)
+
+
+def test_sigterm_under_load_stops_cleanly(tmp_path: Path) -> None:
+    """SIGTERM: the gateway stops listening, lets the writes in flight commit, exits 0."""
+    gw = GatewayProcess(tmp_path / "data", city_config(tmp_path))
+    gw.start()
+    acked, attempted, code = load_then_signal(gw, signal.SIGTERM)
+    assert code == 0, gw.log()
+    assert "Traceback" not in gw.log()
+    check_after_restart(gw, acked, attempted)
+
+
+def check_after_restart(gw: GatewayProcess, acked: dict[str, str], attempted: list[str]) -> None:
     gw.start()
     # Every acknowledged receipt is there.
     for key, receipt in acked.items():
