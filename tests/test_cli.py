@@ -93,3 +93,11 @@ def test_token_create_checks_role_and_unit(tmp_path: Path) -> None:
 def test_bad_report_from_shell_is_refused(tmp_path: Path) -> None:
     out = alarmgw("report", "--text", "x", "--lat", "95", "--lon", "0", data=tmp_path / "d")
     assert out.returncode == 1 and "location.lat" in out.stderr
+
+
+def test_run_with_a_bad_config_exits_non_zero_naming_the_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(sample_text().replace("port = 8110", "port = 99999"), encoding="utf-8")
+    out = alarmgw("run", "--config", str(bad), data=tmp_path / "d")
+    assert out.returncode == 1
+    assert "bad.toml" in out.stderr and "http.port" in out.stderr and "99999" in out.stderr

@@ -191,12 +191,14 @@ def apply(
     except ValueError:
         raise BadParameters(f"unknown action {action!r}") from None
     t = TRANSITIONS[action]
+    # Who may act comes first: someone without the role or the scope learns nothing
+    # about the incident's state (403 before 409).
+    check_actor(s, actor, t.roles, org, str(action))
     if s.state not in t.sources:
         raise NotAllowedInState(
             f"incident {s.number} is {s.state}: action {action} is not allowed "
             f"(allowed from {', '.join(sorted(t.sources))})"
         )
-    check_actor(s, actor, t.roles, org, str(action))
     for name in t.needs:
         if params.get(name) in (None, ""):
             raise BadParameters(f"action {action} needs {name}")

@@ -319,3 +319,28 @@ def test_units_openapi_metrics(gateway: GatewayProcess, tokens: dict[str, str]) 
     # Logs mask phone numbers (138****5678), never the whole number.
     assert "138****5678" in gateway.log() and "13812345678" not in gateway.log()
     assert gateway.request("GET", "/nope")[0] == 404
+
+
+def test_drill_is_marked_end_to_end(gateway: GatewayProcess, tokens: dict[str, str]) -> None:
+    coordinator = gateway.token("drill1", "drill_coordinator")
+    status, body = gateway.request(
+        "POST",
+        "/api/v1/reports",
+        {
+            "sender": {"kind": "phone", "id": "13900001111"},
+            "text": "【演练】银行抢劫",
+            "location": NANBA,
+            "drill": True,
+        },
+        token=coordinator,
+    )
+    assert status == 201, body
+    number = body["incident"]["number"]
+    status, doc = act(gateway, coordinator, number, "accept", category="criminal")
+    assert status == 200 and doc["drill"] is True
+    assert all(e["drill"] for e in doc["events"])
+    assert doc["reports"][0]["drill"] is True
+    # A drill coordinator cannot touch a real incident.
+    real = post_report(gateway)[1]["incident"]["number"]
+    status, err = act(gateway, coordinator, real, "accept", category="criminal")
+    assert status == 403 and "drill" in err["message"]

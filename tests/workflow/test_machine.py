@@ -771,9 +771,18 @@ def test_random_walk(unit: str | None, drill: bool, data: st.DataObject) -> None
             if action not in set(map(str, Action)):
                 assert type(e) is BadParameters
             elif s.state not in TRANSITIONS[Action(action)].sources:
-                assert type(e) is NotAllowedInState
+                # Role and scope are checked first (403 before 409), then the state.
+                assert type(e) in (NotAllowedInState, Forbidden)
             continue
         check_step(s, action, actor, out, before)
         if out.incident.state in (I, M, X):
             before = s.state
         s = out.incident
+
+
+def test_role_is_checked_before_state() -> None:
+    """Someone without the role learns nothing about the incident's state (403, not 409)."""
+    s = Snapshot("530100-20261124-000001", State.CLOSED, unit="530102510000")
+    officer = Actor("po", Role.UNIT_OFFICER, "530102510000")
+    with pytest.raises(Forbidden):
+        apply(s, Action.ACCEPT, officer, {"category": "criminal"}, now=NOW, org=ORG, sla=SLA)
