@@ -105,6 +105,23 @@ class DeadlineTimer(service.Service):
         self._schedule(delay)
 
 
+class _Site(server.Site):
+    """Answers go out at once (TCP_NODELAY): a 201 is one small write, and Nagle's
+    algorithm with the client's delayed ACK could hold it back for up to 40 ms."""
+
+    def buildProtocol(self, addr: Any) -> Any:
+        proto = super().buildProtocol(addr)
+        make = proto.makeConnection
+
+        def makeConnection(transport: Any) -> None:
+            if hasattr(transport, "setTcpNoDelay"):
+                transport.setTcpNoDelay(True)
+            make(transport)
+
+        proto.makeConnection = makeConnection
+        return proto
+
+
 class WebService(service.Service):
     name = "web"  # type: ignore[assignment]
 
@@ -118,7 +135,7 @@ class WebService(service.Service):
         service.Service.startService(self)
         from gateway.http.api import ApiResource, LimitedRequest
 
-        site = server.Site(ApiResource(self.gw))
+        site = _Site(ApiResource(self.gw))
         max_body = self.gw.config.http.max_body
 
         class _Request(LimitedRequest):

@@ -66,6 +66,22 @@ def _compile(name: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(copy.deepcopy(load_schema(name)))  # type: ignore[no-any-return]
 
 
+# No report needs more; deeper documents only make trouble for every encoder downstream.
+MAX_DEPTH = 32
+
+
+def _too_deep(doc: Any) -> bool:
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -210,7 +226,9 @@ class ApiResource(resource.Resource):
         assert request.content is not None
         raw = request.content.read()
         try:
-            return json.loads(raw, parse_constant=_refuse_constant)
+            # RFC 8259 §8.1: JSON between systems is UTF-8 (json.loads on bytes would also
+            # guess UTF-16 and UTF-32).
+            doc = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except UnicodeDecodeError:
             raise HttpError(400, "bad_json", "the body is not UTF-8") from None
         except json.JSONDecodeError as e:
@@ -219,6 +237,11 @@ class ApiResource(resource.Resource):
             ) from None
         except ValueError as e:  # NaN, Infinity
             raise HttpError(400, "bad_json", str(e)) from None
+        except RecursionError:
+            raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}") from None
+        if _too_deep(doc):
+            raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}")
+        return doc
 
     @defer.inlineCallbacks
     def actor(self, request: server.Request, required: bool = True) -> Any:
@@ -380,7 +403,11 @@ class ApiResource(resource.Resource):
         if scope != org.root.code:
             q = q.where(incidents.c.unit.in_(sorted(org.subtree(scope))))
         if "since" in args:
-            q = q.where(incidents.c.created_at >= parse_utc(args["since"], "since"))
+            try:
+                since = parse_utc(args["since"], "since")
+            except InvalidReport as e:
+                raise HttpError(400, "bad_query", e.problem, "since") from None
+            q = q.where(incidents.c.created_at >= since)
         try:
             limit = int(args.get("limit", "100"))
         except ValueError:
