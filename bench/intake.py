@@ -18,6 +18,7 @@ import asyncio
 import json
 import multiprocessing
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,6 +106,35 @@ def run_load(port: int, clients: int, seconds: float, offset: int) -> dict[str, 
         "rate": ok / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
+    }
+
+
+def run_wrk(port: int, clients: int, seconds: float) -> dict[str, float]:
+    """The same load from wrk (C, Debian package `wrk`), which leaves more of the two
+    cores to the gateway than the Python client does. bench/intake.lua builds the bodies."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{clients}",
+            f"-d{int(seconds)}s",
+            "-s",
+            str(ROOT / "bench" / "intake.lua"),
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    line = next(x for x in out.stdout.splitlines() if x.startswith("WRK "))
+    requests, errors, elapsed, p50, p99 = (float(x) for x in line.split()[1:])
+    return {
+        "reports": requests - errors,
+        "errors": errors,
+        "rate": (requests - errors) / elapsed,
+        "p50_ms": p50,
+        "p99_ms": p99,
     }
 
 
@@ -201,7 +231,7 @@ def baseline(url: str, rows: int = 20000, batch: int = 256) -> float:
     return rows / elapsed
 
 
-def bench_store(store: str, clients: int, seconds: float) -> dict[str, float]:
+def bench_store(store: str, clients: int, seconds: float, client: str) -> dict[str, float]:
     from tests.peers.gateway import GatewayProcess
 
     tmp = Path(tempfile.mkdtemp(prefix="alarmgw-bench-"))
@@ -222,7 +252,10 @@ def bench_store(store: str, clients: int, seconds: float) -> dict[str, float]:
     gw.start()
     try:
         run_load(gw.port, clients, 2.0, 900_000_000)  # warm-up
-        result = run_load(gw.port, clients, seconds, 0)
+        if client == "wrk":
+            result = run_wrk(gw.port, clients, seconds)
+        else:
+            result = run_load(gw.port, clients, seconds, 0)
     finally:
         gw.stop()
     result["baseline_rows_per_s"] = baseline(url)
@@ -237,18 +270,25 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument(
+        "--client",
+        choices=["python", "wrk"],
+        default="python",
+        help="load generator: the Python asyncio client, or wrk (apt install wrk)",
+    )
     args = ap.parse_args()
     stores = ["sqlite", "postgresql"] if args.store == "both" else [args.store]
     print(
         f"alarmgw intake benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{args.clients} clients × {args.seconds:g} s, {multiprocessing.cpu_count()} cores"
+        f"{args.clients} clients × {args.seconds:g} s ({args.client} client), "
+        f"{multiprocessing.cpu_count()} cores"
     )
     print(
         f"{'store':<11} {'reports/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
         f"{'raw reports/s':>16} {'ratio':>6}"
     )
     for store in stores:
-        r = bench_store(store, args.clients, args.seconds)
+        r = bench_store(store, args.clients, args.seconds, args.client)
         print(
             f"{store:<11} {r['rate']:>10.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
             f"{r['errors']:>7.0f} {r['baseline_rows_per_s']:>16.0f} {r['ratio']:>6.0%}"
