@@ -221,7 +221,7 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
             raise DomainError(f"--unit: unknown unit {args.unit!r}")
         q = q.where(incidents.c.unit.in_(sorted(config.org.subtree(args.unit))))
     with db.read_engine.connect() as conn:
-        docs = [records.document(conn, r) for r in conn.execute(q).mappings()]
+        docs = records.documents(conn, list(conn.execute(q).mappings()))
     if args.json:
         print(json.dumps(docs, ensure_ascii=False, indent=2))
         return 0

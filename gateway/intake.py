@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select, update
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from gateway.report import Receipt, Report
+from gateway.report import InvalidReport, Receipt, Report
 from gateway.store.db import Database, WriteContext
 from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
@@ -87,8 +87,15 @@ class Intake:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)
 
+    def validate(self, report: Report) -> None:
+        """What only the configuration can tell: is the category one of this city's?"""
+        if report.category is not None and report.category not in self.config.categories:
+            known = ", ".join(self.config.categories)
+            raise InvalidReport("category", f"unknown category {report.category!r} ({known})")
+
     @defer.inlineCallbacks
     def submit(self, report: Report) -> Any:
+        self.validate(report)
         if self.worker is not None:
             receipt: Receipt = yield self.worker.submit(report, self.now())
         else:
@@ -112,6 +119,7 @@ class Intake:
         """Store one report (runs in the writer's transaction). It reads reports and
         incidents only, never the events or deadlines a batch holds back."""
         conn = ctx.conn
+        self.validate(report)
         known = _KNOWN.execute(
             conn, {"channel": report.channel, "external_id": report.external_id}
         ).fetchone()

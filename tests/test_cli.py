@@ -101,3 +101,8 @@ def test_run_with_a_bad_config_exits_non_zero_naming_the_problem(tmp_path: Path)
     out = alarmgw("run", "--config", str(bad), data=tmp_path / "d")
     assert out.returncode == 1
     assert "bad.toml" in out.stderr and "http.port" in out.stderr and "99999" in out.stderr
+
+
+def test_unknown_category_is_refused(tmp_path: Path) -> None:
+    out = alarmgw("report", "--text", "x", "--category", "alien", data=tmp_path / "d")
+    assert out.returncode == 1 and "category" in out.stderr and "alien" in out.stderr

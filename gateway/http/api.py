@@ -415,7 +415,7 @@ class ApiResource(resource.Resource):
         q = q.limit(max(1, min(limit, 1000)))
 
         def run(conn: Any) -> list[dict[str, Any]]:
-            return [records.document(conn, row) for row in conn.execute(q).mappings()]
+            return records.documents(conn, list(conn.execute(q).mappings()))
 
         docs = yield self.gw.db.read(run)
         return 200, {"incidents": docs}

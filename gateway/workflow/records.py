@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, func, insert, select, update
 
 from gateway.errors import NotFound
 from gateway.report import format_utc
@@ -271,14 +271,50 @@ def local_time(t: datetime, tz: ZoneInfo = SHANGHAI) -> str:
     return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[str, Any]:
-    snap = snapshot(row)
-    doc: dict[str, Any] = {
+def documents(conn: Connection, rows: list[RowMapping]) -> list[dict[str, Any]]:
+    """The summary documents of several incidents: two queries in all, not two each."""
+    ids = [row["id"] for row in rows]
+    if not ids:
+        return []
+    open_deadlines: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for d in conn.execute(
+        select(deadlines)
+        .where(deadlines.c.incident_id.in_(ids), deadlines.c.status.in_(("pending", "missed")))
+        .order_by(deadlines.c.id)
+    ):
+        open_deadlines[d.incident_id].append(
+            {
+                "step": d.step,
+                "due": format_utc(d.due),
+                "unit": d.unit,
+                "fired": d.status == "missed",
+            }
+        )
+    counts: dict[int, int] = {
+        iid: n
+        for iid, n in conn.execute(
+            select(reports.c.incident_id, func.count())
+            .where(reports.c.incident_id.in_(ids))
+            .group_by(reports.c.incident_id)
+        )
+    }
+    return [
+        dict(
+            _summary(row),
+            deadlines=open_deadlines[row["id"]],
+            report_count=counts.get(row["id"], 0),
+        )
+        for row in rows
+    ]
+
+
+def _summary(row: RowMapping) -> dict[str, Any]:
+    return {
         "number": row["number"],
         "state": row["state"],
         "category": row["category"],
         "priority": row["priority"],
-        "location": snap.location,
+        "location": snapshot(row).location,
         "unit": row["unit"],
         "unit_assigned": row["unit_assigned"],
         "drill": row["drill"],
@@ -290,21 +326,19 @@ def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[st
         "updated_at": format_utc(row["updated_at"]),
         "milestones": row["milestones"],
     }
+
+
+def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[str, Any]:
+    """One incident (`schemas/incident.schema.json`); `detail` adds its reports, event log
+    and notification deliveries."""
+    (doc,) = documents(conn, [row])
     iid = row["id"]
-    doc["deadlines"] = [
-        {"step": d.step, "due": format_utc(d.due), "unit": d.unit, "fired": d.status == "missed"}
-        for d in conn.execute(
-            select(deadlines).where(deadlines.c.incident_id == iid).order_by(deadlines.c.id)
-        )
-        if d.status in ("pending", "missed")
-    ]
-    report_rows = (
-        conn.execute(select(reports).where(reports.c.incident_id == iid).order_by(reports.c.id))
-        .mappings()
-        .all()
-    )
-    doc["report_count"] = len(report_rows)
     if detail:
+        report_rows = (
+            conn.execute(select(reports).where(reports.c.incident_id == iid).order_by(reports.c.id))
+            .mappings()
+            .all()
+        )
         doc["reports"] = [
             dict(r["doc"], receipt=r["receipt"], auto_attached=r["auto_attached"])
             for r in report_rows

@@ -255,3 +255,24 @@ def test_audit_chain_verifies_and_catches_edits(h: Harness) -> None:
         conn.execute(text("DELETE FROM events WHERE seq = 3"))
     _, problems = h.read(audit.verify)
     assert any("chain head" in p.what for p in problems)
+
+
+def test_list_documents_match_single_documents(h: Harness) -> None:
+    """The queue renders many incidents in two queries; each must equal its own document."""
+    from gateway.store.tables import incidents
+    from gateway.workflow import records
+
+    sender = h.report().sender.__class__("phone", "13300000000")
+    h.submit(h.report(sender=sender))
+    h.submit(h.report(sender=sender))  # attached: report_count 2
+    n = h.submit(h.report(location=NANBA)).incident
+    h.act(n, "accept", actor("calltaker"), category="criminal")
+    h.submit(h.report(sender=h.report().sender.__class__("web", "anonymous")))
+
+    def both(conn):
+        rows = list(conn.execute(select(incidents).order_by(incidents.c.id)).mappings())
+        return records.documents(conn, rows), [records.document(conn, r) for r in rows]
+
+    many, single = h.read(both)
+    assert many == single and len(many) == 3
+    assert sorted(d["report_count"] for d in many) == [1, 1, 2]
