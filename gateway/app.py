@@ -1,4 +1,5 @@
-"""The gateway assembled: store → deadline timer → notifiers → channels (web first).
+"""The gateway assembled: store → intake worker → deadline timer → notifiers → channels
+(web first). They start in that order and stop in the reverse one.
 
 `build(config, data_dir, ...)` returns the top service; `gateway.tap` hands it to twistd.
 The core never imports a channel module at import time of its own: the channels are
@@ -235,17 +236,21 @@ def build(
     _add_notifiers(gw, top)
     web = config.channels.get("web", {})
     if web.get("enabled", True):
-        endpoint = http_endpoint or (
-            f"tcp:{config.http.port}:interface={config.http.host.replace(':', chr(92) + ':')}"
-        )
+        endpoint = http_endpoint or tcp_endpoint(config.http.host, config.http.port)
         WebService(gw, endpoint).setServiceParent(top)
     intake.on_stored = _on_stored(gw)
     return top, gw
 
 
+def tcp_endpoint(host: str, port: int) -> str:
+    """A twisted endpoint description; IPv6 colons are escaped."""
+    return f"tcp:{port}:interface={host.replace(':', chr(92) + ':')}"
+
+
 def _on_stored(gw: Gateway) -> Any:
     def on_stored(report: Report, receipt: Receipt) -> None:
-        # A new incident arms its accept deadline: let the timer know when it is due.
+        # A new incident arms its accept deadline: wake the timer no later than the
+        # shortest accept SLA (priority 1) from now.
         if not receipt.duplicate and not receipt.attached and gw.timer is not None:
             seconds = gw.config.sla.seconds("accept", 1)
             if seconds is not None:
@@ -255,10 +260,8 @@ def _on_stored(gw: Gateway) -> Any:
 
 
 def _add_notifiers(gw: Gateway, top: AsyncMultiService) -> None:
-    try:
-        from gateway.notify.webhook import WebhookNotifier
-    except ImportError:  # pragma: no cover - until the notifier lands
-        return
+    from gateway.notify.webhook import WebhookNotifier
+
     WebhookNotifier(
         gw.db,
         gw.config,

@@ -40,12 +40,12 @@ def makeService(options: Options) -> Any:
     sys.setswitchinterval(0.0001)
     from twisted.internet import reactor
 
-    from gateway.app import build
+    from gateway.app import build, tcp_endpoint
 
     config = options["loaded"]
     host = options["http-host"] or config.http.host
     port = options["http-port"] if options["http-port"] is not None else config.http.port
-    endpoint = f"tcp:{port}:interface={host.replace(':', chr(92) + ':')}"
+    endpoint = tcp_endpoint(host, port)
     if config.city.sample:
         print(
             "alarmgw: running the SAMPLE city (示例数据, fictitious); pass --config for a real one",
