@@ -47,13 +47,18 @@ RESTART_DELAY = 1.0
 # -- the child -------------------------------------------------------------------------------
 
 
+URL_VARIABLE = "ALARMGW_INTAKE_WORKER_URL"
+
+
 def child_main(argv: list[str]) -> int:
-    """`python -m gateway.store.worker CONFIG-OR-EMPTY URL BUSY_TIMEOUT_MS`."""
+    """`python -m gateway.store.worker CONFIG-OR-EMPTY BUSY_TIMEOUT_MS`; the database URL
+    comes in the environment, not the command line, where `ps` would show its password."""
     from gateway.config import load_config
     from gateway.intake import Intake
     from gateway.store.db import Database, GroupCommitter
 
-    config_path, url, busy = argv
+    config_path, busy = argv
+    url = os.environ.pop(URL_VARIABLE)
     # Stopped by the parent closing our stdin (after its last report), never by a signal
     # sent to the whole process group (Ctrl-C, systemd's SIGTERM): the parent decides.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -152,7 +157,8 @@ class IntakeWorker(service.Service):
     def __init__(
         self, config_path: str | None, url: str, busy_timeout_ms: int, reactor: Any
     ) -> None:
-        self.args = [config_path or "", url, str(busy_timeout_ms)]
+        self.args = [config_path or "", str(busy_timeout_ms)]
+        self.url = url
         self.reactor = reactor
         self.child: _ChildProtocol | None = None
         self.waiting: dict[int, defer.Deferred[Receipt]] = {}
@@ -169,7 +175,7 @@ class IntakeWorker(service.Service):
             child,
             sys.executable,
             [sys.executable, "-m", "gateway.store.worker", *self.args],
-            env=os.environ.copy(),
+            env={**os.environ, URL_VARIABLE: self.url},
             childFDs={0: "w", 1: "r", 2: 2},
         )
         self.child = child
