@@ -12,11 +12,10 @@ import math
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from gateway.errors import DomainError
 
-SenderKind = Literal["phone", "email", "account", "terminal", "web", "system"]
 SENDER_KINDS: tuple[str, ...] = ("phone", "email", "account", "terminal", "web", "system")
 
 
@@ -46,10 +45,6 @@ class Location:
     lon: float | None = None
     accuracy_m: float | None = None
     address: str | None = None
-
-    @property
-    def has_point(self) -> bool:
-        return self.lat is not None and self.lon is not None
 
 
 @dataclass(frozen=True, slots=True)

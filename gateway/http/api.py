@@ -27,7 +27,7 @@ from gateway import auth
 from gateway.errors import DomainError
 from gateway.http import pages
 from gateway.http.openapi import openapi_document
-from gateway.report import InvalidReport, Report, Sender, format_utc, parse_utc
+from gateway.report import InvalidReport, Report, format_utc, parse_utc
 from gateway.schemas import load_schema
 from gateway.store.db import StoreUnavailable
 from gateway.store.tables import incidents, reports
@@ -509,7 +509,3 @@ class LimitedRequest(server.Request):
             self.content.truncate()
             return
         super().handleContentChunk(data)
-
-
-def anonymous_sender(phone: str | None) -> Sender:
-    return Sender("phone", phone) if phone else Sender("web", "anonymous")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from gateway.store.prepared import Prepared
 from gateway.store.tables import chain_head, events
@@ -54,11 +54,6 @@ def chained_row(seq: int, prev_hash: str, fields: dict[str, Any]) -> dict[str, A
     """The events row for `fields` as event number `seq`, chained to `prev_hash`."""
     row = dict(fields, seq=seq)
     return dict(row, prev_hash=prev_hash, hash=chain(prev_hash, row))
-
-
-def ensure_head(conn: Connection) -> None:
-    if conn.execute(select(chain_head.c.id)).first() is None:
-        conn.execute(insert(chain_head).values(id=1, seq=0, hash=GENESIS))
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,6 @@ class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     deferred: defer.Deferred[Any]
-    queued: float
 
 
 _STOP = object()
@@ -202,10 +201,6 @@ class Database:
         self._thread: threading.Thread | None = None
         self._readers = ThreadPool(minthreads=1, maxthreads=readers, name="alarmgw-db-read")
         self._accepting = False
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.url.startswith("sqlite")
 
     # -- life cycle -----------------------------------------------------------
 
@@ -252,7 +247,7 @@ class Database:
         if not self._accepting:
             d.errback(StoreUnavailable("the store is not running"))
             return d
-        self._queue.put(_Job(fn, args, d, time.perf_counter()))
+        self._queue.put(_Job(fn, args, d))
         return d
 
     def read(self, fn: Callable[..., T], *args: Any) -> defer.Deferred[T]:
