@@ -41,7 +41,7 @@ log = Logger()
 STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
 # Who may claim a channel other than "web", a received_at of their own, or the drill flag.
 SYSTEM_ROLES = frozenset({Role.INTEGRATION, Role.ADMIN})
-DRILL_ROLES = frozenset({Role.DRILL_COORDINATOR, Role.INTEGRATION, Role.ADMIN})
+DRILL_SUBMITTERS = frozenset({Role.DRILL_COORDINATOR, Role.INTEGRATION, Role.ADMIN})
 HTML = b"text/html; charset=utf-8"
 NUMBER = r"(?P<number>\d{6}-\d{8}-\d{6})"
 
@@ -288,7 +288,7 @@ class ApiResource(resource.Resource):
                 f"only an integration token may use channel {channel!r}",
                 "channel",
             )
-        if doc.get("drill") and (who is None or who.role not in DRILL_ROLES):
+        if doc.get("drill") and (who is None or who.role not in DRILL_SUBMITTERS):
             raise HttpError(
                 403,
                 "forbidden",

@@ -134,6 +134,7 @@ def _paths() -> dict[str, Any]:
         "schema": _ref("Incident", "/$defs/number"),
     }
     unauthorized = _error("No, or an unknown or revoked, bearer token (`unauthorized`).")
+    bad_json = _error("The body is not UTF-8 JSON, or is nested deeper than 32 (`bad_json`).")
     forbidden = _error("The token's role or unit may not do this (`forbidden`).")
     not_found = _error("No such incident (`not_found`).")
     html = {"text/html": {"schema": {"type": "string"}}}
@@ -165,7 +166,7 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "201": _json(_ref("Receipt"), "Stored; the receipt (回执) and its incident."),
-                    "400": _error("The body is not UTF-8 JSON (`bad_json`)."),
+                    "400": bad_json,
                     "401": unauthorized,
                     "403": _error(
                         "A channel other than `web`, or the drill flag, without a token that "
@@ -289,7 +290,7 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json(_ref("Incident"), "The incident after the action."),
-                    "400": _error("The body is not UTF-8 JSON (`bad_json`)."),
+                    "400": bad_json,
                     "401": unauthorized,
                     "403": forbidden,
                     "404": not_found,

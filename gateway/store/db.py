@@ -109,7 +109,6 @@ class WriteContext:
     _head: tuple[int, str] | None = None
     _counters: dict[str, tuple[int, bool]] = field(default_factory=dict)
     _pending: dict[Prepared, list[dict[str, Any]]] = field(default_factory=dict)
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def insert_later(self, statement: Prepared, row: dict[str, Any]) -> None:
         self._pending.setdefault(statement, []).append(row)
@@ -265,12 +264,7 @@ class Database:
     def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """For the CLI: one write function in its own transaction, on this thread."""
         with self.write_engine.connect() as conn:
-            with conn.begin():
-                ctx = WriteContext(conn)
-                result = fn(ctx, *args)
-                ctx.finish()
-            for hook in ctx.after_commit:
-                hook()
+            (result,) = run_in_transaction(conn, [(fn, args)])
             return result
 
     # -- the writer thread ------------------------------------------------------------
@@ -352,17 +346,7 @@ class GroupCommitter:
                 self.conn = self.engine.connect()
             except Exception as e:  # noqa: BLE001 - any failure to connect is temporary
                 raise StoreUnavailable(f"cannot connect: {str(e).splitlines()[0]}") from e
-        with self.conn.begin():
-            ctx = WriteContext(self.conn)
-            results = []
-            for fn, args in calls:
-                if not getattr(fn, "reads_no_pending", False):
-                    ctx.flush()
-                results.append(fn(ctx, *args))
-            ctx.finish()
-        for hook in ctx.after_commit:
-            hook()
-        return results
+        return run_in_transaction(self.conn, calls)
 
     def _reset(self, error: BaseException) -> None:
         """After a failed transaction: keep a healthy connection, drop a broken one."""
@@ -373,6 +357,21 @@ class GroupCommitter:
             except Exception:  # noqa: BLE001,S110 - it is being thrown away
                 pass
             self.conn = None
+
+
+def run_in_transaction(
+    conn: Connection, calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> list[Any]:
+    """Run write functions `fn(ctx, *args)` in one transaction and commit once."""
+    with conn.begin():
+        ctx = WriteContext(conn)
+        results = []
+        for fn, args in calls:
+            if not getattr(fn, "reads_no_pending", False):
+                ctx.flush()  # this one may read what the batch holds back
+            results.append(fn(ctx, *args))
+        ctx.finish()
+    return results
 
 
 def _temporary(error: BaseException) -> BaseException:
