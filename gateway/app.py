@@ -169,6 +169,7 @@ class Gateway:
     reactor: Any
     clock: Any
     timer: DeadlineTimer | None = None
+    phone: Any = None  # the AMI channel, when [channels.ami] is enabled
 
     def submit(self, report: Report) -> defer.Deferred[Receipt]:
         d = self.intake.submit(report)
@@ -218,7 +219,9 @@ def build(
         url = sqlite_url(data_dir)
     metrics = Metrics()
     db = Database(url, reactor, on_commit=metrics.on_commit, busy_timeout_ms=config.busy_timeout_ms)
-    workflow = Workflow(db, config, clock)
+    ami = config.channels.get("ami", {})
+    kinds = {"webhook", "phone"} if ami.get("enabled") else {"webhook"}
+    workflow = Workflow(db, config, clock, notify_kinds=frozenset(kinds))
     intake = Intake(db, config, clock)
     gw = Gateway(config, db, intake, workflow, metrics, reactor, clock)
     top = AsyncMultiService()
@@ -238,6 +241,11 @@ def build(
     if web.get("enabled", True):
         endpoint = http_endpoint or tcp_endpoint(config.http.host, config.http.port)
         WebService(gw, endpoint).setServiceParent(top)
+    if ami.get("enabled"):
+        from gateway.channels.ami.service import AmiChannel, AmiSettings
+
+        gw.phone = AmiChannel(gw, AmiSettings.from_config(ami))
+        gw.phone.setServiceParent(top)
     intake.on_stored = _on_stored(gw)
     return top, gw
 

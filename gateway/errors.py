@@ -16,3 +16,7 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     kind = "not_found"
+
+
+class ChannelUnavailable(Exception):
+    """A channel's peer (Asterisk, an SMSC, …) cannot be reached just now: temporary."""

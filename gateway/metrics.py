@@ -47,6 +47,24 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.ami_up = Gauge(
+            "alarmgw_ami_up",
+            "1 while the AMI link to Asterisk is logged in",
+            registry=self.registry,
+        )
+        self.calls = Counter(
+            "alarmgw_calls",
+            "110 calls followed over AMI, by how they ended (answered, abandoned)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.call_report_lag = Histogram(
+            "alarmgw_call_report_lag_seconds",
+            "From Asterisk's time of a call's arrival event to its report's commit",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
+            registry=self.registry,
+        )
+
     def on_commit(self, batch: int, seconds: float) -> None:
         """Called on the writer thread; prometheus_client metrics are thread-safe."""
         self.commit_seconds.observe(seconds)

@@ -8,6 +8,7 @@ the server: the worst it gets is a 4xx.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -24,14 +25,14 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from gateway import auth
-from gateway.errors import DomainError
+from gateway.errors import ChannelUnavailable, DomainError
 from gateway.http import pages
 from gateway.http.openapi import openapi_document
 from gateway.report import InvalidReport, Report, format_utc, parse_utc
 from gateway.schemas import load_schema
 from gateway.store.db import StoreUnavailable
 from gateway.store.tables import incidents, reports
-from gateway.workflow import records
+from gateway.workflow import calls, records
 from gateway.workflow.machine import Actor
 from gateway.workflow.service import may_see
 from gateway.workflow.table import Role, State
@@ -42,6 +43,8 @@ STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden"
 # Who may claim a channel other than "web", a received_at of their own, or the drill flag.
 SYSTEM_ROLES = frozenset({Role.INTEGRATION, Role.ADMIN})
 DRILL_SUBMITTERS = frozenset({Role.DRILL_COORDINATOR, Role.INTEGRATION, Role.ADMIN})
+# Who answers and rings back 110 calls.
+PHONE_ROLES = frozenset({Role.CALLTAKER, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN})
 HTML = b"text/html; charset=utf-8"
 NUMBER = r"(?P<number>\d{6}-\d{8}-\d{6})"
 
@@ -120,6 +123,11 @@ class ApiResource(resource.Resource):
             (b"GET", r(r"^/api/v1/incidents$"), self.list_incidents),
             (b"GET", r(rf"^/api/v1/incidents/{NUMBER}$"), self.get_incident),
             (b"POST", r(rf"^/api/v1/incidents/{NUMBER}/actions$"), self.post_action),
+            (
+                b"GET",
+                r(r"^/api/v1/calltakers/(?P<calltaker>[0-9A-Za-z_.-]{1,32})/current$"),
+                self.get_current_call,
+            ),
             (b"GET", r(r"^/api/v1/openapi\.json$"), self.get_openapi),
             (b"GET", r(r"^/report$"), self.get_form),
             (b"POST", r(r"^/report$"), self.post_form),
@@ -443,7 +451,53 @@ class ApiResource(resource.Resource):
             err = _schema_error(e)
             raise HttpError(422, "invalid_action", err.message, err.field) from None
         params = {k: v for k, v in body.items() if k != "action"}
+        if body["action"] == "callback":
+            doc = yield self.callback(who, number, params)
+            return 202, doc
         doc = yield self.gw.act(number, body["action"], who, params)
+        return 200, doc
+
+    # -- telephony ---------------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def callback(self, who: Actor, number: str, params: dict[str, Any]) -> Any:
+        """回拨: ring the call-taker's softphone, then the caller (answers 202: the call is
+        under way; its outcome lands on the incident as a callback_result event)."""
+        if who.role not in PHONE_ROLES:
+            raise HttpError(403, "forbidden", f"role {who.role} may not call back")
+        if "calltaker" not in params:
+            raise HttpError(422, "invalid_action", "callback needs calltaker", "calltaker")
+        phone = self.gw.phone
+        if phone is None:
+            raise HttpError(409, "conflict", "the phone channel ([channels.ami]) is not enabled")
+
+        def scope(conn: Any) -> None:
+            row = records.load(conn, number)
+            if not may_see(who, row["unit"], self.gw.config.org):
+                raise HttpError(403, "forbidden", f"incident {number} is outside your scope")
+
+        yield self.gw.db.read(scope)
+        try:
+            doc = yield defer.Deferred.fromFuture(
+                asyncio.ensure_future(phone.callback(number, who, params["calltaker"]))
+            )
+        except ChannelUnavailable as e:
+            raise HttpError(
+                503, "unavailable", f"电话系统暂不可用 ({e})", headers={"Retry-After": "5"}
+            ) from None
+        return doc
+
+    @defer.inlineCallbacks
+    def get_current_call(self, request: server.Request, calltaker: str) -> Any:
+        """The call-taker's screen pop: the call in progress, its incident, the caller's
+        open incidents and reports from the same number in the last 30 days."""
+        who: Actor = yield self.actor(request)
+        if who.role not in PHONE_ROLES:
+            raise HttpError(403, "forbidden", f"role {who.role} has no call-taker screen")
+        now = datetime.fromtimestamp(self.gw.clock.seconds(), UTC)
+        doc = yield self.gw.db.read(calls.current, calltaker, now)
+        if doc is None:
+            raise HttpError(404, "not_found", f"call-taker {calltaker} has no call in progress")
         return 200, doc
 
     # -- operations --------------------------------------------------------------------------

@@ -75,21 +75,24 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def _any_due(conn: Connection, now: datetime) -> bool:
-    q = select(exists().where(*_due(now)))
+def any_due(conn: Connection, now: datetime, kind: str = "webhook") -> bool:
+    q = select(exists().where(*_due(now, kind)))
     return bool(conn.execute(q).scalar())
 
 
-def _due(now: datetime) -> tuple[Any, ...]:
+def _due(now: datetime, kind: str) -> tuple[Any, ...]:
     return (
         deliveries.c.status.in_(CLAIMABLE),
-        deliveries.c.kind == "webhook",
+        deliveries.c.kind == kind,
         deliveries.c.next_at <= now,
     )
 
 
-def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[Claimed]:
-    """Take up to `limit` due rows: their next_at moves to the end of the lease."""
+def claim(
+    ctx: WriteContext, now: datetime, limit: int, lease: float, kind: str = "webhook"
+) -> list[Claimed]:
+    """Take up to `limit` due rows of one kind (webhook, phone, …): their next_at moves to
+    the end of the lease. `Claimed.url` is the row's target, whatever its kind."""
     q = (
         select(
             deliveries.c.id,
@@ -101,7 +104,7 @@ def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[Cl
             deliveries.c.attempts,
         )
         .join(incidents, incidents.c.id == deliveries.c.incident_id)
-        .where(*_due(now))
+        .where(*_due(now, kind))
         .order_by(deliveries.c.next_at, deliveries.c.id)
         .limit(limit)
         # PostgreSQL: another node's claim in progress is skipped, not waited for.
@@ -180,7 +183,7 @@ class WebhookNotifier(Service):
         now = self.now()
         try:
             # A read first: an idle poll must not take a slot in the writer's batches.
-            if not await self.db.read(_any_due, now):
+            if not await self.db.read(any_due, now):
                 return 0
             lease = self.config.webhook.timeout + LEASE_MARGIN
             claimed = await self.db.write(claim, now, self.batch, lease)
@@ -213,7 +216,16 @@ class WebhookNotifier(Service):
                 lambda conn: records.document(conn, records.load(conn, c.number), detail=False)
             )
             outcome = await self._post(c, doc)
-            status = await self.db.write(self._record, c.id, outcome, self.now())
+            settings = self.config.webhook
+            status = await self.db.write(
+                record_attempt,
+                c.id,
+                verdict(outcome.http_status),
+                outcome,
+                self.now(),
+                Backoff(settings.max_attempts, settings.backoff_initial, settings.backoff_max),
+                self.jitter,
+            )
         except StoreUnavailable as e:
             # The lease runs out and the row is claimed again: nothing is lost.
             log.warn("Webhook {delivery}: store unavailable: {error}", delivery=c.id, error=str(e))
@@ -274,37 +286,53 @@ class WebhookNotifier(Service):
         except Exception as e:  # noqa: BLE001 - any other network failure is worth a retry
             return Attempt(None, _short(e))
 
-    def _record(self, ctx: WriteContext, delivery_id: int, outcome: Attempt, now: datetime) -> str:
-        """In the writer's transaction: count the attempt and decide what comes next."""
-        row = ctx.conn.execute(
-            select(deliveries.c.status, deliveries.c.attempts)
-            .where(deliveries.c.id == delivery_id)
-            .with_for_update()
-        ).one()
-        if row.status not in CLAIMABLE:
-            return str(row.status)  # settled meanwhile (our lease ran out): leave it alone
-        attempts = row.attempts + 1
-        settings = self.config.webhook
-        status, next_at = verdict(outcome.http_status), now
-        if status == "retry" and attempts >= settings.max_attempts:
-            status = "gave_up"
-        elif status == "retry":
-            # The exponent is capped: a float cannot hold 2 ** 1100 (max_attempts is config).
-            delay = min(settings.backoff_max, settings.backoff_initial * 2 ** min(attempts - 1, 60))
-            status, next_at = "failed", now + timedelta(seconds=delay * self.jitter())
-        ctx.conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery_id)
-            .values(
-                status=status,
-                attempts=attempts,
-                next_at=next_at,
-                http_status=outcome.http_status,
-                error=outcome.error,
-                updated_at=now,
-            )
+
+@dataclass(frozen=True)
+class Backoff:
+    max_attempts: int
+    initial: float
+    max: float
+
+
+def record_attempt(
+    ctx: WriteContext,
+    delivery_id: int,
+    status: str,
+    outcome: Attempt,
+    now: datetime,
+    backoff: Backoff,
+    jitter: Callable[[], float],
+) -> str:
+    """In the writer's transaction: count an attempt of any kind of delivery and decide
+    what comes next. `status` is the attempt's verdict: delivered, retry or gave_up."""
+    row = ctx.conn.execute(
+        select(deliveries.c.status, deliveries.c.attempts)
+        .where(deliveries.c.id == delivery_id)
+        .with_for_update()
+    ).one()
+    if row.status not in CLAIMABLE:
+        return str(row.status)  # settled meanwhile (our lease ran out): leave it alone
+    attempts = row.attempts + 1
+    next_at = now
+    if status == "retry" and attempts >= backoff.max_attempts:
+        status = "gave_up"
+    elif status == "retry":
+        # The exponent is capped: a float cannot hold 2 ** 1100 (max_attempts is config).
+        delay = min(backoff.max, backoff.initial * 2 ** min(attempts - 1, 60))
+        status, next_at = "failed", now + timedelta(seconds=delay * jitter())
+    ctx.conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id == delivery_id)
+        .values(
+            status=status,
+            attempts=attempts,
+            next_at=next_at,
+            http_status=outcome.http_status,
+            error=outcome.error,
+            updated_at=now,
         )
-        return status
+    )
+    return status
 
 
 def _short(e: BaseException) -> str:

@@ -61,6 +61,13 @@ def load(conn: Connection, number: str, lock: bool = False) -> RowMapping:
     return row
 
 
+def load_by_id(conn: Connection, incident_id: int) -> RowMapping:
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no incident with id {incident_id}")
+    return row
+
+
 def snapshot(row: RowMapping) -> Snapshot:
     location = None
     if row["lat"] is not None or row["address"] is not None:
@@ -298,11 +305,15 @@ def documents(conn: Connection, rows: list[RowMapping]) -> list[dict[str, Any]]:
             .group_by(reports.c.incident_id)
         )
     }
+    from gateway.workflow.calls import callbacks_open  # calls renders with this module
+
+    callbacks = callbacks_open(conn, ids)
     return [
         dict(
             _summary(row),
             deadlines=open_deadlines[row["id"]],
             report_count=counts.get(row["id"], 0),
+            tasks=[callbacks[row["id"]]] if row["id"] in callbacks else [],
         )
         for row in rows
     ]
@@ -362,6 +373,9 @@ def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[st
                 select(events).where(events.c.incident_id == iid).order_by(events.c.seq)
             )
         ]
+        from gateway.workflow.calls import calls_of
+
+        doc["calls"] = calls_of(conn, [iid])[iid]
         doc["deliveries"] = [
             {
                 "target": d.target_name or d.target,

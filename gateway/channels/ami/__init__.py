@@ -1,0 +1,1 @@
+"""110 calls from Asterisk over AMI (panoramisk): see `service`."""
