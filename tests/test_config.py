@@ -47,7 +47,7 @@ def test_sample_loads_and_is_marked_as_sample() -> None:
     assert config.http.host == "127.0.0.1" and config.http.port == 8110
     assert config.http.max_body == 1048576 and config.http.public_base_url is None
     assert config.storage_url is None
-    assert config.channels == {"web": {"enabled": True}}
+    assert config.channels == {"web": {"enabled": True}, "ami": {"enabled": False}}
     assert config.webhook.max_attempts == 8 and config.webhook.backoff_max == 300
     assert config.correlation.place_radius_m == 200 and config.correlation.place_window == 900
 
