@@ -272,6 +272,34 @@ BAD_CASES = [
         "channels.sms",
         "'enabled' is a required property",
     ),
+    (
+        "ami_enabled_without_secret",
+        "[channels.ami]\nenabled = false",
+        "[channels.ami]\nenabled = true",
+        "channels.ami",
+        "'secret' is a required property",
+    ),
+    (
+        "ami_unknown_key",
+        "[channels.ami]\nenabled = false",
+        '[channels.ami]\nenabled = false\nsecrit = "x"',
+        "channels.ami.secrit",
+        "unknown key (allowed here: action_timeout,",
+    ),
+    (
+        "ami_bad_port",
+        "[channels.ami]\nenabled = false",
+        "[channels.ami]\nenabled = false\nport = 70000",
+        "channels.ami.port",
+        "70000 is greater than the maximum of 65535",
+    ),
+    (
+        "ami_dial_without_placeholder",
+        "[channels.ami]\nenabled = false",
+        '[channels.ami]\nenabled = false\nnotify_dial = "PJSIP/110@carrier"',
+        "channels.ami.notify_dial",
+        "does not match",
+    ),
 ]
 
 

@@ -81,6 +81,19 @@ def test_utf8_survives_any_split(cuts: list[int]) -> None:
     assert events == whole
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=20))
+def test_any_bytes_never_break_the_protocol(chunks: list[bytes]) -> None:
+    """Garbage on the wire (invalid UTF-8, stray CRLFs, half messages) is parsed or
+    skipped; it never raises out of data_received, which would drop the link."""
+    events: list[dict[str, Any]] = []
+    proto = _protocol(events)
+    for chunk in chunks:
+        proto.data_received(chunk)
+    proto.data_received(b"\r\n\r\nEvent: Hangup\r\nLinkedid: 1.1\r\n\r\n")
+    assert events and events[-1]["Event"] == "Hangup"
+
+
 def test_cut_inside_the_name() -> None:
     data = _transcript("answered.ami")
     i = data.index("张".encode()) + 1  # in the middle of 张's three bytes

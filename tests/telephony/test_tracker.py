@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.channels.ami.calls import Arrived, CallTracker, Change, Progress
 from gateway.channels.ami.client import AmiLink, _Manager, _Protocol
 from gateway.channels.ami.service import report_of
+from gateway.report import Report
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
@@ -127,3 +130,52 @@ def test_report_of_a_withheld_number_does_not_correlate() -> None:
     report = report_of(call)
     assert report.sender.id == f"anonymous-{call.linkedid}"
     assert "号码未显示" in report.text
+
+
+FIELDS = st.sampled_from(
+    [
+        "Event", "UserEvent", "Linkedid", "Uniqueid", "Channel", "CallerIDNum",
+        "CallerIDName", "Queue", "Interface", "MemberName", "HoldTime", "TalkTime",
+        "Reason", "Status", "Source", "Recording", "Timestamp", "Trunk", "Drill",
+    ]
+)  # fmt: skip
+VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "AlarmgwCall",
+            "UserEvent",
+            "Hangup",
+            "AgentConnect",
+            "QueueCallerAbandon",
+            "AlarmgwQueueExit",
+            "TIMEOUT",
+            "1",
+            "calltakers",
+            "PJSIP/1001",
+            "x",
+            "",
+        ]
+    ),  # fmt: skip
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(FIELDS, VALUES, max_size=8), max_size=40))
+def test_any_event_sequence_is_handled(events: list[dict[str, str]]) -> None:
+    """Whatever arrives (missing fields, nonsense values, control characters, events out
+    of order), the tracker neither raises nor files an invalid report."""
+    tracker = CallTracker(["calltakers", "calltakers-overflow"])
+    for change in tracker.feed_all(events, NOW):
+        if isinstance(change, Arrived):
+            report = report_of(change.call)
+            Report.from_json(report.to_json())  # the checks the HTTP path applies
+            assert len(change.call.caller) <= 64
+            assert change.call.caller_name is None or len(change.call.caller_name) <= 200
+
+
+def test_queues_of_other_services_are_ignored() -> None:
+    events = events_of("answered.ami")
+    tracker = CallTracker(["some-other-queue"])
+    changes = tracker.feed_all(events, NOW)
+    assert "answered" not in milestones(changes)  # its queue events were not ours

@@ -119,13 +119,20 @@ def calltaker_id(interface: str) -> str:
     return interface.rsplit("/", 1)[-1].split("@", 1)[0] if interface else ""
 
 
+def _printable(raw: str | None, limit: int) -> str:
+    """What a carrier sends in a caller ID is not ours to trust: control characters go,
+    the length is bounded by the store's column."""
+    text = "".join(ch for ch in (raw or "") if ch.isprintable())
+    return text.strip()[:limit]
+
+
 def clean_number(raw: str | None) -> str:
-    raw = (raw or "").strip()
-    return "" if raw.lower() in _NO_NUMBER else raw
+    number = _printable(raw, 64)
+    return "" if number.lower() in _NO_NUMBER else number
 
 
 def clean_name(raw: str | None, number: str) -> str | None:
-    name = (raw or "").strip()
+    name = _printable(raw, 200)
     if name.lower() in _NO_NUMBER or name == number:
         return None
     return name
@@ -139,10 +146,12 @@ def _seconds(raw: str | None) -> float | None:
 
 
 class CallTracker:
-    """The calls in progress, by Linkedid."""
+    """The calls in progress, by Linkedid. Queue events of queues not in `queues` (when
+    given) are not ours: another service on the same Asterisk."""
 
-    def __init__(self) -> None:
+    def __init__(self, queues: Iterable[str] | None = None) -> None:
         self.calls: dict[str, Call] = {}
+        self.queues = frozenset(queues) if queues is not None else None
 
     def feed(self, ev: Mapping[str, str], now: datetime) -> list[Change]:
         name = ev.get("Event", "")
@@ -150,6 +159,9 @@ class CallTracker:
             name = "User:" + ev.get("UserEvent", "")
         handler = _HANDLERS.get(name)
         if handler is None:
+            return []
+        queue = ev.get("Queue")
+        if queue and self.queues is not None and queue not in self.queues:
             return []
         return handler(self, ev, event_time(ev, now))
 

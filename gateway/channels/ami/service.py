@@ -119,7 +119,7 @@ class AmiChannel(Service):
         self.gw = gw
         self.settings = settings
         self.poll_interval = poll_interval
-        self.tracker = CallTracker()
+        self.tracker = CallTracker(settings.queues)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.link: AmiLink | None = None
         self._chains: dict[str, asyncio.Future[Any]] = {}
@@ -310,7 +310,7 @@ class AmiChannel(Service):
         in_queue = {
             m.get("Uniqueid", ""): m.get("Queue", "")
             for m in _as_list(queued)
-            if m.get("Event") == "QueueEntry"
+            if m.get("Event") == "QueueEntry" and m.get("Queue") in self.settings.queues
         }
         live = {m.get("Linkedid", "") for m in entries}
         adopted = 0
