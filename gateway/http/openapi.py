@@ -112,6 +112,40 @@ def _extra_components() -> dict[str, Any]:
             "required": ["incidents"],
             "properties": {"incidents": {"type": "array", "items": _ref("Incident")}},
         },
+        "CallbackStarted": {
+            "type": "object",
+            "required": ["incident", "callback"],
+            "properties": {
+                "incident": _ref("Incident", "/$defs/number"),
+                "callback": {
+                    "type": "object",
+                    "required": ["status", "number", "calltaker"],
+                    "properties": {
+                        "status": {"enum": ["calling"]},
+                        "number": {"type": "string"},
+                        "calltaker": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "CurrentCall": {
+            "type": "object",
+            "required": ["calltaker", "call", "incident", "history"],
+            "properties": {
+                "calltaker": {"type": "string"},
+                "call": _ref("Incident", "/$defs/call"),
+                "incident": _ref("Incident"),
+                "history": {
+                    "type": "object",
+                    "required": ["days", "open_incidents", "reports"],
+                    "properties": {
+                        "days": {"type": "integer"},
+                        "open_incidents": {"type": "array", "items": _ref("Incident")},
+                        "reports": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+            },
+        },
         "Health": {
             "description": "The gateway runs and its store answers (fields may be added).",
             "type": "object",
@@ -290,6 +324,11 @@ def _paths() -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _json(_ref("Incident"), "The incident after the action."),
+                    "202": _json(
+                        _ref("CallbackStarted"),
+                        "`callback` only: the call-taker's softphone is ringing; the outcome "
+                        "comes as a `callback_result` event on the incident.",
+                    ),
                     "400": bad_json,
                     "401": unauthorized,
                     "403": forbidden,
@@ -302,6 +341,30 @@ def _paths() -> dict[str, Any]:
                         "The body fails the schema (`invalid_action`) or lacks what the action "
                         "needs (`invalid`)."
                     ),
+                    "503": _UNAVAILABLE,
+                },
+            }
+        },
+        "/api/v1/calltakers/{calltaker}/current": {
+            "get": {
+                "operationId": "currentCall",
+                "tags": ["telephony"],
+                "summary": "Screen pop (来电弹屏): the call-taker's 110 call in progress, its "
+                "incident, and the caller's open incidents and reports of the last 30 days",
+                "parameters": [
+                    {
+                        "name": "calltaker",
+                        "in": "path",
+                        "required": True,
+                        "description": "The call-taker's seat, e.g. 1001 (the PJSIP endpoint).",
+                        "schema": {"type": "string", "pattern": "^[0-9A-Za-z_.-]{1,32}$"},
+                    }
+                ],
+                "responses": {
+                    "200": _json(_ref("CurrentCall"), "The call being answered."),
+                    "401": unauthorized,
+                    "403": forbidden,
+                    "404": _error("The call-taker has no call in progress (`not_found`)."),
                     "503": _UNAVAILABLE,
                 },
             }
