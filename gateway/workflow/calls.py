@@ -55,13 +55,20 @@ def save(
     if row["state"] == "abandoned":
         values["callback"] = "pending"
     existing = conn.execute(
-        select(calls.c.id, calls.c.callback).where(calls.c.linkedid == row["linkedid"])
+        select(calls.c.id, calls.c.callback, calls.c.arrived_at, calls.c.answered_at).where(
+            calls.c.linkedid == row["linkedid"]
+        )
     ).first()
     if existing is None:
         conn.execute(insert(calls).values(callback_attempts=0, **values))
     else:
         if existing.callback is not None:
             values.pop("callback", None)  # a callback already under way keeps its state
+        # A call picked up again after a restart is known to the second only (Asterisk's
+        # channel duration): the times seen when it happened stay.
+        values["arrived_at"] = existing.arrived_at
+        if existing.answered_at is not None:
+            values["answered_at"] = existing.answered_at
         conn.execute(update(calls).where(calls.c.id == existing.id).values(**values))
     if event is not None:
         draft = EventDraft(event, None, None, AMI, data=dict(data))

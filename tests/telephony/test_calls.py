@@ -181,6 +181,13 @@ def test_answered_call(
     gw: GatewayProcess, asterisk: Asterisk, sipp: type[Sipp], calltaker: str, supervisor: str
 ) -> None:
     caller = "13800138001"
+    # The same number reported on the web a moment ago: the screen pop shows it.
+    status, earlier = gw.request(
+        "POST",
+        "/api/v1/reports",
+        {"sender": {"kind": "phone", "id": caller}, "text": "南坝路有人抢包"},
+    )
+    assert status == 201
     phone = sipp.softphone(asterisk, ext="1001", answer_after=0.5, talk=4)
     try:
         call = sipp.call(asterisk, caller=caller, name="张三", hold=20, wait_bye=True)
@@ -197,7 +204,9 @@ def test_answered_call(
         )
         assert doc["call"]["caller"] == caller and doc["call"]["caller_name"] == "张三"
         assert doc["incident"]["state"] == "received"
-        assert "open_incidents" in doc["history"] and "reports" in doc["history"]
+        receipts = [r["receipt"] for r in doc["history"]["reports"]]
+        assert receipts == [earlier["receipt"]]
+        assert doc["history"]["reports"][0]["text"] == "南坝路有人抢包"
         # The caller's channel carries the incident number (so its CDR does too).
         number = doc["incident"]["number"]
         chan = first["asterisk_channel"]
@@ -412,6 +421,57 @@ def test_callback_connects_calltaker_and_citizen(
     assert ev["data"]["status"] == "connected", ev
     assert ev["data"]["talk_s"] and ev["data"]["talk_s"] >= 1
     assert call_row(gw, caller)["callback"] == "connected"
+
+
+def test_callback_to_a_busy_citizen_keeps_the_task(
+    gw: GatewayProcess, asterisk: Asterisk, sipp: type[Sipp], calltaker: str, supervisor: str
+) -> None:
+    caller = "13800138010"
+    sipp.call(asterisk, caller=caller, hold=1).wait(20)
+    number = number_of(gw, finished_call(gw, caller)["linkedid"])
+    sipp.citizen(asterisk, reply="busy")
+    sipp.softphone(asterisk, ext="1003", answer_after=0.2)
+    status, doc = gw.request(
+        "POST",
+        f"/api/v1/incidents/{number}/actions",
+        {"action": "callback", "calltaker": "1003"},
+        token=calltaker,
+    )
+    assert status == 202, doc
+
+    def result() -> dict[str, Any] | None:
+        done = [
+            e for e in incident(gw, supervisor, number)["events"]
+            if e["action"] == "callback_result"
+        ]  # fmt: skip
+        return done[-1] if done else None
+
+    ev = wait_for("the callback's outcome", result, 40)
+    assert ev["data"]["status"] == "busy" and ev["data"]["dialstatus"] == "BUSY"
+    status, listing = gw.request("GET", "/api/v1/incidents?state=received", token=supervisor)
+    (mine,) = [i for i in listing["incidents"] if i["number"] == number]
+    assert mine["tasks"][0]["status"] == "busy" and mine["tasks"][0]["attempts"] == 1
+
+
+def test_callback_refused_without_a_calltaker_or_to_an_outsider(
+    gw: GatewayProcess, calltaker: str
+) -> None:
+    status, receipt = gw.request(
+        "POST", "/api/v1/reports", {"sender": {"kind": "web", "id": "x"}, "text": "求助"}
+    )
+    number = receipt["incident"]["number"]
+    path = f"/api/v1/incidents/{number}/actions"
+    status, doc = gw.request("POST", path, {"action": "callback"}, token=calltaker)
+    assert status == 422 and doc["field"] == "calltaker"
+    status, doc = gw.request(
+        "POST", path, {"action": "callback", "calltaker": "1001"}, token=calltaker
+    )
+    assert status == 409 and "no call" in doc["message"]  # a web report: nobody to ring
+    officer = gw.token("wang.zhiban", "unit_officer", NANBA)
+    status, doc = gw.request(
+        "POST", path, {"action": "callback", "calltaker": "1001"}, token=officer
+    )
+    assert status == 403
 
 
 def test_phone_notification_acknowledged_with_dtmf_1(

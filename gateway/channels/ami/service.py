@@ -594,7 +594,20 @@ class AmiChannel(Service):
         waiter.set_result(digit)
 
     async def _acknowledge(self, c: Any) -> None:
-        """Pressing 1 is the unit's 签收, through the normal workflow action."""
+        """Pressing 1 is the unit's 签收, through the normal workflow action, when the
+        incident waits for that unit's acknowledgement. A unit only informed of it (the
+        city center of a priority-1 incident, the unit before an escalation) has confirmed
+        the notice, which the delivery row records; it does not acknowledge for another."""
+        row = await self._await(self.gw.db.read(records.load, c.number))
+        if row["unit"] != c.unit or row["state"] != "dispatched":
+            log.info(
+                "AMI: {unit} confirmed the notice of {incident} ({state}, at {at})",
+                unit=c.unit,
+                incident=c.number,
+                state=row["state"],
+                at=row["unit"],
+            )
+            return
         actor = Actor(f"phone:{c.url}", Role.UNIT_OFFICER, c.unit)
         params = {"reason": "值班电话按键 1 签收 (acknowledged by phone, DTMF 1)"}
         try:
