@@ -68,6 +68,7 @@ def phone_config(tmp: Path, ast: Asterisk, relay: TcpCut) -> Path:
         "ping_interval = 1\naction_timeout = 2\nreconnect_max = 2\n"
         "ring_seconds = 15\nnotify_retry_seconds = 2\n",
     )
+    text = text.replace("[storage]\n", "[storage]\nbusy_timeout_ms = 300\n")
     # 南坝派出所's duty phone is a sipp UAS behind the carrier trunk.
     text = re.sub(
         r'(\{ kind = "webhook", address = "http://127.0.0.1:9/units/530102510000" \},)',
@@ -517,6 +518,31 @@ def test_phone_notification_acknowledged_with_dtmf_1(
     assert ack["actor"]["user"] == f"phone:{DUTY_PHONE}" and ack["actor"]["unit"] == NANBA
     phone = [d for d in acked["deliveries"] if d["kind"] == "phone"]
     assert phone and phone[-1]["status"] == "delivered"
+
+
+def test_store_failure_while_a_call_arrives(
+    gw: GatewayProcess, asterisk: Asterisk, sipp: type[Sipp]
+) -> None:
+    """A real store fault (another process holds SQLite's write lock far longer than the
+    gateway's 300 ms busy timeout) while a call arrives and ends: nothing can be
+    acknowledged to a caller, so the gateway keeps retrying; once the lock goes the call is
+    filed exactly once and followed to its end."""
+    caller = "13800138011"
+    lock = sqlite3.connect(gw.data_dir / "alarmgw.db", timeout=10)
+    lock.isolation_level = None
+    lock.execute("BEGIN IMMEDIATE")
+    mark = LogMark(gw)
+    try:
+        sipp.call(asterisk, caller=caller, hold=2).wait(20)
+        wait_for("the store failure", lambda: mark.count("retrying") or None, 10)
+        assert call_row(gw, caller) is None
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    row = finished_call(gw, caller)
+    assert row["state"] == "abandoned" and row["callback"] == "pending"
+    assert len(phone_reports(gw, caller)) == 1
+    assert "retrying" in mark.text()
 
 
 def test_gateway_killed_mid_call_files_it_at_restart(
