@@ -226,6 +226,9 @@ def test_answered_call(
     assert row["recording"] and row["linkedid"] in row["recording"]
     recording = host_path(row["recording"])
     assert wait_for("the recording file", lambda: recording.exists() or None, 5)
+    # Also named by the incident number (a hard link made by the dialplan's hangup handler).
+    tagged = recording.with_name(f"110-{number}-{row['linkedid']}.wav")
+    assert tagged.exists() and tagged.stat().st_ino == recording.stat().st_ino
     assert len(phone_reports(gw, caller)) == 1
     doc = incident(gw, supervisor, number_of(gw, row["linkedid"]))
     actions = [e["action"] for e in doc["events"]]
