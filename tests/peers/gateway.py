@@ -137,3 +137,22 @@ def alive(pid: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def sample_with_ami(host: str, port: int, user: str, secret: str, extra: str = "") -> str:
+    """The sample city with its AMI channel on, for a test Asterisk. The city center's
+    duty phone is left out: its notifications (of every incident left unaccepted past
+    its SLA) would ring whatever test peer answers on the carrier trunk at the time."""
+    from gateway.config import sample_text
+
+    text = sample_text()
+    old = "[channels.ami]\nenabled = false\n"
+    assert old in text, "the sample city's [channels.ami] section changed"
+    text = text.replace(
+        old,
+        f'[channels.ami]\nenabled = true\nhost = "{host}"\nport = {port}\n'
+        f'username = "{user}"\nsecret = "{secret}"\n{extra}',
+    )
+    city_phone = '    { kind = "phone", address = "+8687100000110", name = "指挥中心值班台" },\n'
+    assert city_phone in text, "the sample city center's duty phone changed"
+    return text.replace(city_phone, "")

@@ -19,10 +19,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from gateway.config import sample_text
 from tests.peers.ami import AmiSession
 from tests.peers.asterisk import CHROOT, Asterisk
-from tests.peers.gateway import GatewayProcess
+from tests.peers.gateway import GatewayProcess, sample_with_ami
 from tests.peers.sipp_peers import Sipp
 from tests.peers.tcpcut import TcpCut
 
@@ -59,12 +58,11 @@ class LogMark:
 
 
 def phone_config(tmp: Path, ast: Asterisk, relay: TcpCut) -> Path:
-    text = sample_text()
-    text = text.replace(
-        "[channels.ami]\nenabled = false\n",
-        "[channels.ami]\nenabled = true\n"
-        f'host = "{relay.host}"\nport = {relay.port}\n'
-        f'username = "{ast.ami_user}"\nsecret = "{ast.ami_secret}"\n'
+    text = sample_with_ami(
+        relay.host,
+        relay.port,
+        ast.ami_user,
+        ast.ami_secret,
         "ping_interval = 1\naction_timeout = 2\nreconnect_max = 2\n"
         "ring_seconds = 15\nnotify_retry_seconds = 2\n",
     )

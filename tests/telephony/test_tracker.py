@@ -102,6 +102,35 @@ def test_queue_timeout_is_not_a_hang_up() -> None:
     assert end.call.end_reason == "timeout_then_hangup"
 
 
+def test_hang_up_before_the_dialplan_announced_the_call() -> None:
+    """Seen in the benchmark at 50 calls/s: a CANCEL 0.2 s after the INVITE, before the
+    dialplan reached AlarmgwCall. The recorded caller_hangup transcript cut to what such a
+    call shows (its Newchannel and its Hangup) still gives a call to ring back."""
+    events = [
+        e for e in events_of("caller_hangup.ami") if e.get("Event") in ("Newchannel", "Hangup")
+    ]
+    tracker = CallTracker()
+    changes = tracker.feed_all(events, NOW)
+    assert milestones(changes) == ["arrived", "abandoned"]
+    call = changes[0].call
+    assert (call.caller, call.caller_name, call.trunk, call.drill) == (
+        "13800138000",
+        "张三",
+        "carrier",
+        False,
+    )
+    assert changes[1].event == "call_abandoned" and call.hangup_by == "caller"
+    assert tracker.calls == {} and tracker.early == {}
+
+
+def test_early_channels_lost_with_the_link_are_still_calls() -> None:
+    events = [e for e in events_of("caller_hangup.ami") if e.get("Event") == "Newchannel"]
+    tracker = CallTracker()
+    assert tracker.feed_all(events, NOW) == []
+    changes = tracker.lost(set(), NOW)
+    assert milestones(changes) == ["arrived", "abandoned"]
+
+
 def test_drill_trunk() -> None:
     _, changes = replay("drill.ami")
     arrived = changes[0]

@@ -145,13 +145,27 @@ def _seconds(raw: str | None) -> float | None:
         return None
 
 
+# The dialplan contexts 110 calls enter by, and the trunk each stands for.
+INTAKE_CONTEXTS: Mapping[str, str] = {"from-carrier": "carrier", "from-drill": "drill"}
+
+
 class CallTracker:
     """The calls in progress, by Linkedid. Queue events of queues not in `queues` (when
-    given) are not ours: another service on the same Asterisk."""
+    given) are not ours: another service on the same Asterisk.
 
-    def __init__(self, queues: Iterable[str] | None = None) -> None:
+    A new channel in an intake context is remembered until its ``AlarmgwCall``: a caller
+    who hangs up before the dialplan got that far (a ring-and-hang-up, 响一声就挂) is still
+    a call to ring back, filed at its hang-up."""
+
+    def __init__(
+        self,
+        queues: Iterable[str] | None = None,
+        intake_contexts: Mapping[str, str] = INTAKE_CONTEXTS,
+    ) -> None:
         self.calls: dict[str, Call] = {}
         self.queues = frozenset(queues) if queues is not None else None
+        self.intake_contexts = dict(intake_contexts)
+        self.early: dict[str, tuple[dict[str, str], datetime]] = {}
 
     def feed(self, ev: Mapping[str, str], now: datetime) -> list[Change]:
         name = ev.get("Event", "")
@@ -176,8 +190,27 @@ class CallTracker:
 
     # -- arrival ----------------------------------------------------------------------
 
+    def _new_channel(self, ev: Mapping[str, str], t: datetime) -> list[Change]:
+        linkedid = ev.get("Linkedid", "")
+        if (
+            linkedid
+            and ev.get("Uniqueid") == linkedid
+            and ev.get("Context") in self.intake_contexts
+            and linkedid not in self.calls
+        ):
+            self.early[linkedid] = (dict(ev), t)
+        return []
+
+    def _hung_up_early(self, ev: Mapping[str, str], t: datetime) -> list[Change]:
+        """The caller's channel ended before the dialplan announced it."""
+        first, arrived = self.early.pop(ev.get("Linkedid", ""))
+        trunk = self.intake_contexts[first.get("Context", "")]
+        call = new_call(dict(first, Trunk=trunk), arrived)
+        return [Arrived(call, arrived), end(call, t, "caller")]
+
     def _arrived(self, ev: Mapping[str, str], t: datetime) -> list[Change]:
         linkedid = ev.get("Linkedid", "")
+        self.early.pop(linkedid, None)
         if not linkedid or linkedid in self.calls:
             return []
         call = new_call(ev, t)
@@ -186,6 +219,7 @@ class CallTracker:
 
     def adopt(self, call: Call, t: datetime) -> list[Change]:
         """A call found in Asterisk's own state after a reconnect (see `reconcile`)."""
+        self.early.pop(call.linkedid, None)
         if call.linkedid in self.calls:
             return []
         self.calls[call.linkedid] = call
@@ -275,6 +309,10 @@ class CallTracker:
 
     def _hangup(self, ev: Mapping[str, str], t: datetime) -> list[Change]:
         call = self._call(ev)
+        if call is None and ev.get("Linkedid") in self.early:
+            if ev.get("Uniqueid") == ev.get("Linkedid"):
+                return self._hung_up_early(ev, t)
+            return []
         if call is None or call.finished or ev.get("Uniqueid") != call.uniqueid:
             return []
         self.calls.pop(call.linkedid, None)
@@ -294,6 +332,8 @@ class CallTracker:
         """After a reconnect: the calls we followed that Asterisk no longer has ended while
         the link was down. One never answered counts as abandoned (it gets a callback)."""
         out: list[Change] = []
+        for linkedid in [k for k in self.early if k not in live]:
+            out.extend(self._hung_up_early({"Linkedid": linkedid}, t))
         for linkedid in [k for k in self.calls if k not in live]:
             call = self.calls.pop(linkedid)
             call.end_reason = "link_lost"
@@ -357,6 +397,7 @@ def duration(hms: str) -> timedelta:
 
 
 _HANDLERS = {
+    "Newchannel": CallTracker._new_channel,
     "User:AlarmgwCall": CallTracker._arrived,
     "QueueCallerJoin": CallTracker._joined,
     "AgentCalled": CallTracker._agent_called,
