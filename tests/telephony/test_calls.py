@@ -173,6 +173,26 @@ def number_of(gw: GatewayProcess, linkedid: str) -> str:
     return str(row["number"])
 
 
+def call_back(
+    gw: GatewayProcess, number: str, seat: str, token: str, reader: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ask for a callback from `seat` and wait for its callback_result event."""
+    status, doc = gw.request(
+        "POST",
+        f"/api/v1/incidents/{number}/actions",
+        {"action": "callback", "calltaker": seat},
+        token=token,
+    )
+    assert status == 202, doc
+
+    def result() -> dict[str, Any] | None:
+        events = incident(gw, reader, number)["events"]
+        done = [e for e in events if e["action"] == "callback_result"]
+        return done[-1] if done else None
+
+    return doc, wait_for("the callback's outcome", result, 40)
+
+
 # -- the scenarios ---------------------------------------------------------------------------
 
 
@@ -402,21 +422,8 @@ def test_callback_connects_calltaker_and_citizen(
     citizen = sipp.citizen(asterisk, talk=2)
     phone = sipp.softphone(asterisk, ext="1002", answer_after=0.2)
     try:
-        status, doc = gw.request(
-            "POST",
-            f"/api/v1/incidents/{number}/actions",
-            {"action": "callback", "calltaker": "1002"},
-            token=calltaker,
-        )
-        assert status == 202, doc
+        doc, ev = call_back(gw, number, "1002", calltaker, supervisor)
         assert doc["callback"]["status"] == "calling" and doc["callback"]["number"] == caller
-
-        def result() -> dict[str, Any] | None:
-            d = incident(gw, supervisor, number)
-            done = [e for e in d["events"] if e["action"] == "callback_result"]
-            return done[-1] if done else None
-
-        ev = wait_for("the callback's outcome", result, 40)
     finally:
         phone.stop()
         citizen.stop()
@@ -433,22 +440,7 @@ def test_callback_to_a_busy_citizen_keeps_the_task(
     number = number_of(gw, finished_call(gw, caller)["linkedid"])
     sipp.citizen(asterisk, reply="busy")
     sipp.softphone(asterisk, ext="1003", answer_after=0.2)
-    status, doc = gw.request(
-        "POST",
-        f"/api/v1/incidents/{number}/actions",
-        {"action": "callback", "calltaker": "1003"},
-        token=calltaker,
-    )
-    assert status == 202, doc
-
-    def result() -> dict[str, Any] | None:
-        done = [
-            e for e in incident(gw, supervisor, number)["events"]
-            if e["action"] == "callback_result"
-        ]  # fmt: skip
-        return done[-1] if done else None
-
-    ev = wait_for("the callback's outcome", result, 40)
+    _, ev = call_back(gw, number, "1003", calltaker, supervisor)
     assert ev["data"]["status"] == "busy" and ev["data"]["dialstatus"] == "BUSY"
     status, listing = gw.request("GET", "/api/v1/incidents?state=received", token=supervisor)
     (mine,) = [i for i in listing["incidents"] if i["number"] == number]
