@@ -1,0 +1,370 @@
+#!/usr/bin/env node
+// A scriptable SMSC for the SMS tests: the npm `smpp` package (0.5.1) as the SMPP 3.4
+// server, driven by tests/peers/smsc.py over a line-based JSON channel. The protocol
+// handling (PDU framing, encoding, sequence numbers of what the SMSC sends) is the
+// library's; this script only answers the ESME and plays scenarios.
+//
+//   node smsc.js [--port N] [--system-id ID] [--password PW] [--deliver-timeout S]
+//   (or SMSC_PORT, SMSC_SYSTEM_ID, SMSC_PASSWORD, SMSC_DELIVER_TIMEOUT; port 0 picks one)
+//
+// stdin, one JSON object a line (every command is acknowledged by {"event":"ack",...}
+// carrying its "id", or by {"event":"error",...} with that id):
+//   {"cmd":"deliver","session":0,"source_addr":"13800138000","destination_addr":"12110",
+//    "data_coding":8,"short_message_hex":"...","esm_class":0,
+//    "tlvs":{"message_payload":"<hex>","sar_msg_ref_num":1,...},"timeout":5,"id":"d1"}
+//        -> deliver_sm; later {"event":"deliver_sm_resp","id":"d1","command_status":0,"ms":N}
+//           or {"event":"deliver_timeout","id":"d1"}
+//   {"cmd":"receipt","message_id":"...","stat":"DELIVRD","err":"000","id":"r1"}
+//        -> a delivery receipt (deliver_sm, esm_class 0x04), answered like deliver
+//   {"cmd":"throttle","n":K}  the next K submit_sm are answered ESME_RTHROTTLED (0x58)
+//   {"cmd":"unbind"}          send unbind to the ESME(s)
+//   {"cmd":"drop"}            destroy the TCP socket(s) abruptly
+//   {"cmd":"sessions"}        ack carries the open sessions
+// stdout events: listening, bind, submit_sm, enquire_link, unbind, unbind_resp,
+//   deliver_sm_resp, deliver_timeout, close, ack, error, pdu (anything else received).
+// stdin closing ends the process.
+'use strict';
+
+const readline = require('readline');
+const smpp = require('smpp');
+
+function arg(name, envName, fallback) {
+  const i = process.argv.indexOf('--' + name);
+  if (i >= 0 && i + 1 < process.argv.length) return process.argv[i + 1];
+  if (process.env[envName] !== undefined) return process.env[envName];
+  return fallback;
+}
+
+const PORT = parseInt(arg('port', 'SMSC_PORT', '0'), 10);
+const SYSTEM_ID = arg('system-id', 'SMSC_SYSTEM_ID', 'alarmgw');
+const PASSWORD = arg('password', 'SMSC_PASSWORD', 'secret');
+const DELIVER_TIMEOUT = parseFloat(arg('deliver-timeout', 'SMSC_DELIVER_TIMEOUT', '5'));
+
+// Keep message bytes exact. The library's `message` filter decodes short_message and
+// message_payload on receipt into {udh: [...], message: <string>} by data_coding (UCS2
+// through iconv, GSM 03.38 when a national-language UDH is there), and its `time` filter
+// turns schedule_delivery_time / validity_period into Date objects. Both are dropped here, so
+// what is received stays the Buffer / string that was on the wire. On sending, the filter
+// already passes a Buffer through untouched, and with the filter gone a Buffer is all the
+// buffer type writes.
+for (const name of Object.keys(smpp.commands)) {
+  const params = smpp.commands[name].params || {};
+  for (const key of Object.keys(params)) {
+    if (params[key].filter === smpp.filters.message || params[key].filter === smpp.filters.time) {
+      delete params[key].filter;
+    }
+  }
+}
+delete smpp.tlvs.message_payload.filter;
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+const BIND_COMMANDS = ['bind_transceiver', 'bind_receiver', 'bind_transmitter'];
+const sessions = new Map(); // index -> {session, index, bound, command, system_id}
+let nextIndex = 0;
+let throttleLeft = 0;
+let nextMessageId = 1;
+
+function messageId() {
+  // Fresh and distinct across runs of the peer: a run prefix plus a counter.
+  return RUN_PREFIX + (nextMessageId++).toString(16).padStart(6, '0');
+}
+const RUN_PREFIX = (Date.now() % 0xffffff).toString(16).padStart(6, '0');
+
+function hex(v) {
+  if (Buffer.isBuffer(v)) return v.toString('hex');
+  return v;
+}
+
+// Everything on the PDU that is a TLV (known ones by name, unknown ones by numeric tag),
+// with Buffers as hex.
+function tlvsOf(pdu) {
+  const params = (smpp.commands[pdu.command] || {}).params || {};
+  const out = {};
+  for (const key of Object.keys(pdu)) {
+    if (key in params) continue;
+    if (key in smpp.tlvs) {
+      const v = pdu[key];
+      out[key] = Array.isArray(v) ? v.map(hex) : hex(v);
+    } else if (/^\d+$/.test(key)) {
+      out['0x' + parseInt(key, 10).toString(16).padStart(4, '0')] = hex(pdu[key]);
+    }
+  }
+  return out;
+}
+
+function canReceive(s) {
+  return s.bound && (s.command === 'bind_transceiver' || s.command === 'bind_receiver');
+}
+
+function canTransmit(s) {
+  return s.bound && (s.command === 'bind_transceiver' || s.command === 'bind_transmitter');
+}
+
+function pickReceiver(index) {
+  if (index !== undefined && index !== null) {
+    const s = sessions.get(index);
+    if (!s) throw new Error('no session ' + index);
+    if (!canReceive(s)) throw new Error('session ' + index + ' is not bound to receive');
+    return s;
+  }
+  let found = null;
+  for (const s of sessions.values()) if (canReceive(s)) found = s; // the latest one
+  if (!found) throw new Error('no session bound as receiver or transceiver');
+  return found;
+}
+
+// Send a deliver_sm and report its deliver_sm_resp (or its absence) under `id`.
+function sendDeliver(s, fields, id, timeoutS) {
+  const pdu = new smpp.PDU('deliver_sm', fields);
+  const started = process.hrtime.bigint();
+  let done = false;
+  const timer = setTimeout(() => {
+    if (done) return;
+    done = true;
+    delete s.session._callbacks[pdu.sequence_number];
+    emit({event: 'deliver_timeout', id: id, session: s.index,
+      sequence_number: pdu.sequence_number});
+  }, timeoutS * 1000);
+  const sent = s.session.send(pdu, (resp) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    emit({event: 'deliver_sm_resp', id: id, session: s.index, command_status: resp.command_status,
+      sequence_number: resp.sequence_number, ms: Math.round(ms * 1000) / 1000});
+  });
+  if (!sent) {
+    done = true;
+    clearTimeout(timer);
+    throw new Error('session ' + s.index + ' is not writable');
+  }
+  return pdu.sequence_number;
+}
+
+function deliverFields(cmd) {
+  const fields = {
+    service_type: cmd.service_type || '',
+    source_addr_ton: cmd.source_addr_ton || 0,
+    source_addr_npi: cmd.source_addr_npi || 0,
+    source_addr: cmd.source_addr || '',
+    dest_addr_ton: cmd.dest_addr_ton || 0,
+    dest_addr_npi: cmd.dest_addr_npi || 0,
+    destination_addr: cmd.destination_addr || '',
+    esm_class: cmd.esm_class || 0,
+    protocol_id: cmd.protocol_id || 0,
+    priority_flag: cmd.priority_flag || 0,
+    registered_delivery: cmd.registered_delivery || 0,
+    data_coding: cmd.data_coding || 0,
+    short_message: Buffer.from(cmd.short_message_hex || '', 'hex'),
+  };
+  for (const [key, value] of Object.entries(cmd.tlvs || {})) {
+    const def = smpp.tlvs[key];
+    if (!def) throw new Error('unknown TLV ' + key);
+    // Buffer-typed TLVs come as hex; the rest (ints, cstrings) as they are.
+    fields[key] = def.type === smpp.types.tlv.buffer ? Buffer.from(value, 'hex') : value;
+  }
+  return fields;
+}
+
+function smscTime(d) {
+  const p = (n) => String(n).padStart(2, '0');
+  return p(d.getUTCFullYear() % 100) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) +
+    p(d.getUTCHours()) + p(d.getUTCMinutes());
+}
+
+const MESSAGE_STATE = {ENROUTE: 1, DELIVRD: 2, EXPIRED: 3, DELETED: 4, UNDELIV: 5,
+  ACCEPTD: 6, UNKNOWN: 7, REJECTD: 8};
+
+function receiptFields(cmd) {
+  const stat = cmd.stat || 'DELIVRD';
+  const now = smscTime(new Date());
+  const dlvrd = stat === 'DELIVRD' ? '001' : '000';
+  const text = 'id:' + cmd.message_id + ' sub:001 dlvrd:' + dlvrd + ' submit date:' +
+    (cmd.submit_date || now) + ' done date:' + (cmd.done_date || now) + ' stat:' + stat +
+    ' err:' + (cmd.err || '000') + ' text:' + (cmd.text || '');
+  const fields = {
+    source_addr: cmd.source_addr || '',
+    destination_addr: cmd.destination_addr || '',
+    esm_class: 0x04,
+    data_coding: 0,
+    short_message: Buffer.from(text, 'ascii'),
+    receipted_message_id: cmd.message_id,
+    message_state: MESSAGE_STATE[stat] || 7,
+  };
+  return fields;
+}
+
+// Close our side (FIN after what is queued) and, if the ESME keeps its side open, destroy the
+// socket after a second: the library's session.close() is only socket.end().
+function hangUp(session) {
+  session.close();
+  setTimeout(() => session.destroy(), 1000).unref();
+}
+
+function onSession(session) {
+  const index = nextIndex++;
+  const s = {session: session, index: index, bound: false, command: null, system_id: null};
+  sessions.set(index, s);
+
+  session.on('error', (e) => emit({event: 'error', session: index, message: String(e && e.message || e)}));
+  session.on('close', () => {
+    sessions.delete(index);
+    emit({event: 'close', session: index});
+  });
+
+  for (const command of BIND_COMMANDS) {
+    session.on(command, (pdu) => {
+      let status = smpp.ESME_ROK;
+      if (s.bound) status = smpp.ESME_RALYBND;
+      else if (pdu.system_id !== SYSTEM_ID || pdu.password !== PASSWORD) status = smpp.ESME_RBINDFAIL;
+      emit({event: 'bind', session: index, command: command, system_id: pdu.system_id,
+        system_type: pdu.system_type, interface_version: pdu.interface_version,
+        command_status: status});
+      if (status === smpp.ESME_ROK) {
+        s.bound = true;
+        s.command = command;
+        s.system_id = pdu.system_id;
+        session.send(pdu.response({system_id: 'alarmgw-smsc'}));
+      } else if (status === smpp.ESME_RBINDFAIL) {
+        // A refused bind gets its response, then the SMSC hangs up.
+        session.send(pdu.response({command_status: status}), () => hangUp(session));
+      } else {
+        session.send(pdu.response({command_status: status}));
+      }
+    });
+  }
+
+  session.on('submit_sm', (pdu) => {
+    const ev = {event: 'submit_sm', session: index, sequence_number: pdu.sequence_number,
+      service_type: pdu.service_type,
+      source_addr_ton: pdu.source_addr_ton, source_addr_npi: pdu.source_addr_npi,
+      source_addr: pdu.source_addr, dest_addr_ton: pdu.dest_addr_ton,
+      dest_addr_npi: pdu.dest_addr_npi, destination_addr: pdu.destination_addr,
+      esm_class: pdu.esm_class, protocol_id: pdu.protocol_id, priority_flag: pdu.priority_flag,
+      schedule_delivery_time: pdu.schedule_delivery_time, validity_period: pdu.validity_period,
+      registered_delivery: pdu.registered_delivery, data_coding: pdu.data_coding,
+      short_message_hex: hex(pdu.short_message), tlvs: tlvsOf(pdu)};
+    let status = smpp.ESME_ROK;
+    if (!canTransmit(s)) status = smpp.ESME_RINVBNDSTS;
+    else if (throttleLeft > 0) {
+      throttleLeft--;
+      status = smpp.ESME_RTHROTTLED;
+    }
+    ev.command_status = status;
+    if (status === smpp.ESME_ROK) {
+      ev.message_id = messageId();
+      session.send(pdu.response({message_id: ev.message_id}));
+    } else {
+      // With a non-zero command_status the library sends the bare header (no message_id
+      // body), which SMPP 3.4 allows for an error response.
+      session.send(pdu.response({command_status: status}));
+    }
+    emit(ev);
+  });
+
+  session.on('enquire_link', (pdu) => {
+    emit({event: 'enquire_link', session: index, sequence_number: pdu.sequence_number});
+    session.send(pdu.response());
+  });
+
+  session.on('unbind', (pdu) => {
+    emit({event: 'unbind', session: index, sequence_number: pdu.sequence_number});
+    s.bound = false;
+    session.send(pdu.response(), () => hangUp(session));
+  });
+
+  session.on('unbind_resp', (pdu) => {
+    emit({event: 'unbind_resp', session: index, command_status: pdu.command_status});
+    s.bound = false;
+    hangUp(session);
+  });
+
+  session.on('pdu', (pdu) => {
+    const known = BIND_COMMANDS.concat(['submit_sm', 'enquire_link', 'unbind', 'unbind_resp',
+      'deliver_sm_resp', 'enquire_link_resp']);
+    if (known.indexOf(pdu.command) >= 0) return;
+    emit({event: 'pdu', session: index, command: pdu.command, command_id: pdu.command_id,
+      command_status: pdu.command_status, sequence_number: pdu.sequence_number});
+    if (!pdu.isResponse()) {
+      // Unknown ids get generic_nack from response(); known ones we do not serve are refused.
+      session.send(pdu.command === 'unknown' ? pdu.response() :
+        pdu.response({command_status: smpp.ESME_RINVCMDID}));
+    }
+  });
+}
+
+function handle(cmd) {
+  const id = cmd.id === undefined ? null : cmd.id;
+  const ack = {event: 'ack', cmd: cmd.cmd, id: id};
+  switch (cmd.cmd) {
+    case 'deliver':
+    case 'receipt': {
+      const s = pickReceiver(cmd.session);
+      const fields = cmd.cmd === 'deliver' ? deliverFields(cmd) : receiptFields(cmd);
+      ack.session = s.index;
+      ack.sequence_number = sendDeliver(s, fields, id, cmd.timeout || DELIVER_TIMEOUT);
+      if (cmd.cmd === 'receipt') ack.short_message = fields.short_message.toString('ascii');
+      break;
+    }
+    case 'throttle':
+      throttleLeft = cmd.n === undefined ? 1 : cmd.n;
+      ack.n = throttleLeft;
+      break;
+    case 'unbind': {
+      const targets = cmd.session === undefined ? Array.from(sessions.values()) :
+        [sessions.get(cmd.session)].filter(Boolean);
+      for (const s of targets) s.session.unbind();
+      ack.sessions = targets.map((s) => s.index);
+      break;
+    }
+    case 'drop': {
+      const targets = cmd.session === undefined ? Array.from(sessions.values()) :
+        [sessions.get(cmd.session)].filter(Boolean);
+      for (const s of targets) s.session.destroy();
+      ack.sessions = targets.map((s) => s.index);
+      break;
+    }
+    case 'sessions':
+      ack.sessions = Array.from(sessions.values()).map((s) => ({session: s.index, bound: s.bound,
+        command: s.command, system_id: s.system_id}));
+      break;
+    default:
+      throw new Error('unknown cmd ' + JSON.stringify(cmd.cmd));
+  }
+  emit(ack);
+}
+
+const server = smpp.createServer(onSession);
+server.on('error', (e) => {
+  emit({event: 'error', message: 'server: ' + e.message});
+  process.exit(1);
+});
+server.listen(PORT, '127.0.0.1', () => {
+  emit({event: 'listening', port: server.address().port});
+});
+
+const rl = readline.createInterface({input: process.stdin});
+rl.on('line', (line) => {
+  if (!line.trim()) return;
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (e) {
+    emit({event: 'error', message: 'bad JSON: ' + e.message});
+    return;
+  }
+  try {
+    handle(cmd);
+  } catch (e) {
+    emit({event: 'error', cmd: cmd.cmd, id: cmd.id === undefined ? null : cmd.id,
+      message: e.message});
+  }
+});
+rl.on('close', () => {
+  for (const s of sessions.values()) s.session.destroy();
+  server.close();
+  process.exit(0);
+});
