@@ -99,7 +99,7 @@ def callback_target(conn: Connection, number: str) -> Any:
         )
         .mappings()
         .first()
-    ), row
+    )
 
 
 def set_callback(

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.peers.gateway import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "asterisk"
 CHROOT = Path(os.environ.get("ALARMGW_ASTERISK_CHROOT", "/var/cache/alarmgw/asterisk-sid"))
@@ -57,12 +59,6 @@ def available() -> str | None:
     if shutil.which("sipp") is None:
         return "sipp is not installed (Debian package sip-tester): run scripts/install-peers"
     return None
-
-
-def free_port(ip: str = LOCAL_IP, kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((ip, 0))
-        return int(s.getsockname()[1])
 
 
 def free_udp_ports(ip: str, count: int) -> int:

@@ -138,7 +138,7 @@ def clean_name(raw: str | None, number: str) -> str | None:
     return name
 
 
-def _seconds(raw: str | None) -> float | None:
+def seconds(raw: str | None) -> float | None:
     try:
         return float(raw) if raw not in (None, "") else None
     except ValueError:
@@ -270,7 +270,7 @@ class CallTracker:
         call = self._call(ev)
         if call is None or call.state != "answered":
             return []
-        call.talk_s = _seconds(ev.get("TalkTime"))
+        call.talk_s = seconds(ev.get("TalkTime"))
         reason = (ev.get("Reason") or "").lower()
         call.hangup_by = {"caller": "caller", "agent": "calltaker"}.get(reason, call.hangup_by)
         return []  # the Hangup of the caller's channel ends the call
@@ -279,7 +279,7 @@ class CallTracker:
         call = self._call(ev)
         if call is None or call.finished:
             return []
-        hold = _seconds(ev.get("HoldTime"))
+        hold = seconds(ev.get("HoldTime"))
         call.abandoned_queue = (ev.get("Queue") or call.queue or "", hold or 0.0)
         return []  # a QueueExit (timeout) or the Hangup (caller gave up) says which
 

@@ -154,7 +154,6 @@ class AmiLink:
         self.reconnect_max = reconnect_max
         self.loop = loop
         self.up = False  # logged in
-        self.ups = 0  # how many times a Login succeeded (for tests and metrics)
         self._delay = reconnect_initial
         self._manager: _Manager | None = None
         self._running = False
@@ -209,11 +208,11 @@ class AmiLink:
             )
         except AmiError as e:
             log.error("AMI: login as {user} refused: {error}", user=self.username, error=e.message)
-            self.drop_connection()
+            self.drop()
             return
         except AmiUnavailable as e:
             log.warn("AMI: no answer to Login: {error}", error=str(e))
-            self.drop_connection()
+            self.drop()
             return
         log.info(
             "AMI: logged in to {host}:{port} as {user} ({resp})",
@@ -223,14 +222,10 @@ class AmiLink:
             resp=resp.get("Message", ""),
         )
         self._delay = self.reconnect_initial
-        self.ups += 1
         self._set_up(True)
         self._spawn(self._keepalive())
         if self.on_up is not None:
             self._spawn(self.on_up())
-
-    def drop_connection(self) -> None:
-        self.drop()
 
     def _down(self, exc: Any) -> None:
         was_up = self.up

@@ -43,6 +43,7 @@ from gateway.channels.ami.calls import (
     clean_number,
     duration,
     end,
+    seconds,
 )
 from gateway.channels.ami.client import AmiError, AmiLink, AmiUnavailable
 from gateway.errors import DomainError
@@ -127,7 +128,6 @@ class AmiChannel(Service):
         self._tasks: set[asyncio.Future[Any]] = set()
         self._notify_waiters: dict[tuple[str, str], asyncio.Future[str]] = {}
         self._notifier: asyncio.Task[None] | None = None
-        self.reconciles = 0
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -356,7 +356,6 @@ class AmiChannel(Service):
         for linkedid in stale:
             if linkedid not in live and linkedid not in self.tracker.calls:
                 await self._store("stale call", _close_stale, linkedid, now)
-        self.reconciles += 1
         log.info(
             "AMI: reconciled: {n} channels live, {adopted} calls picked up",
             n=len(entries),
@@ -433,7 +432,7 @@ class AmiChannel(Service):
         """Ring `calltaker`'s softphone, then the caller of incident `number`'s call."""
         if not self.up:
             raise AmiUnavailable("the AMI link to Asterisk is down")
-        target, _row = await self._await(self.gw.db.read(store_calls.callback_target, number))
+        target = await self._await(self.gw.db.read(store_calls.callback_target, number))
         if target is None:
             raise NoCallToReturn(f"incident {number} has no call with a number to ring back")
         caller = target["caller"]
@@ -492,10 +491,10 @@ class AmiChannel(Service):
         number = ev.get("Incident", "")
         dialstatus = (ev.get("Status") or "").upper()
         status = CALLBACK_STATUS.get(dialstatus, "failed")
-        answered = _seconds(ev.get("Answered"))
+        answered = seconds(ev.get("Answered"))
         calltaker = ev.get("Calltaker") or calltaker_id(ev.get("Channel", "").rsplit("-", 1)[0])
         try:
-            target, _row = await self._await(self.gw.db.read(store_calls.callback_target, number))
+            target = await self._await(self.gw.db.read(store_calls.callback_target, number))
         except DomainError:
             log.warn("AMI: callback end for unknown incident {n!r}", n=number)
             return
@@ -685,10 +684,3 @@ def _originate_failed(resp: Any) -> str | None:
     return {"1": "hung up", "3": "no answer", "5": "busy", "8": "congestion"}.get(
         reason, f"failed (reason {reason or '?'})"
     )
-
-
-def _seconds(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
