@@ -8,7 +8,8 @@ listed here, in the one place that wires the application together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,9 @@ class Gateway:
     clock: Any
     timer: DeadlineTimer | None = None
     phone: Any = None  # the AMI channel, when [channels.ami] is enabled
+    sms: Any = None  # the SMPP channel, when [channels.smpp] is enabled
+    # Called after each workflow action that committed: (incident number, action, document).
+    action_listeners: list[Callable[[str, str, dict[str, Any]], None]] = field(default_factory=list)
 
     def submit(self, report: Report) -> defer.Deferred[Receipt]:
         d = self.intake.submit(report)
@@ -196,6 +200,11 @@ class Gateway:
             pending = [d["due"] for d in doc.get("deadlines", ()) if not d["fired"]]
             if pending and self.timer is not None:
                 self.timer.poke(datetime.fromisoformat(min(pending).replace("Z", "+00:00")))
+            for listener in self.action_listeners:
+                try:
+                    listener(number, action, doc)
+                except Exception:  # noqa: BLE001 - the action is done; a listener's bug is logged
+                    log.failure("Action listener failed")
             return doc
 
         return d.addCallback(poke)
@@ -220,7 +229,12 @@ def build(
     metrics = Metrics()
     db = Database(url, reactor, on_commit=metrics.on_commit, busy_timeout_ms=config.busy_timeout_ms)
     ami = config.channels.get("ami", {})
-    kinds = {"webhook", "phone"} if ami.get("enabled") else {"webhook"}
+    smpp = config.channels.get("smpp", {})
+    kinds = {"webhook"}
+    if ami.get("enabled"):
+        kinds.add("phone")
+    if smpp.get("enabled"):
+        kinds.add("sms")
     workflow = Workflow(db, config, clock, notify_kinds=frozenset(kinds))
     intake = Intake(db, config, clock)
     gw = Gateway(config, db, intake, workflow, metrics, reactor, clock)
@@ -246,6 +260,11 @@ def build(
 
         gw.phone = AmiChannel(gw, AmiSettings.from_config(ami))
         gw.phone.setServiceParent(top)
+    if smpp.get("enabled"):
+        from gateway.channels.smpp.service import SmppChannel, SmppSettings
+
+        gw.sms = SmppChannel(gw, SmppSettings.from_config(smpp))
+        gw.sms.setServiceParent(top)
     intake.on_stored = _on_stored(gw)
     return top, gw
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -241,7 +242,13 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
             for key in error.instance
             if key not in known
         ]
+    if parts and str(parts[-1]) in SECRET_KEYS and isinstance(error.instance, str):
+        # Never echo a password into a log or a terminal: say what is wrong without it.
+        return [(key_path(parts), error.message.replace(repr(error.instance), "the value"))]
     return [(key_path(parts), error.message)]
+
+
+SECRET_KEYS = frozenset({"secret", "password"})
 
 
 # -- pass 2: semantics ------------------------------------------------------------------------
@@ -362,4 +369,38 @@ def _reference_problems(data: Mapping[str, Any], units: Sequence[Unit]) -> list[
         route_to = category.get("route_to")
         if route_to is not None and route_to not in codes:
             problems.append(f"categories.{name}.route_to: unknown unit {route_to}")
+    return problems + _smpp_problems(data.get("channels", {}).get("smpp", {}))
+
+
+# Fields an SMS template may use (gateway.channels.smpp.service fills them).
+SMS_FIELDS = frozenset({"incident", "time", "category", "priority", "summary", "address"})
+
+
+def _smpp_problems(smpp: Mapping[str, Any]) -> list[str]:
+    """What the schema cannot say of [channels.smpp]: the acknowledgement pattern must
+    compile and name its `incident` group; a template may only use known fields."""
+    problems: list[str] = []
+    pattern = smpp.get("ack_pattern")
+    if pattern is not None:
+        try:
+            if "incident" not in re.compile(pattern).groupindex:
+                problems.append(
+                    "channels.smpp.ack_pattern: needs a group named incident, (?P<incident>…)"
+                )
+        except re.error as e:
+            problems.append(f"channels.smpp.ack_pattern: not a regular expression: {e}")
+    templates = {
+        k: smpp[k] for k in ("reply_receipt", "reply_followup", "notify_text") if k in smpp
+    }
+    templates |= {f"reply_updates.{k}": v for k, v in smpp.get("reply_updates", {}).items()}
+    for key, template in templates.items():
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as e:
+            problems.append(f"channels.smpp.{key}: {e}")
+            continue
+        unknown = sorted(fields - SMS_FIELDS)
+        if unknown:
+            known = ", ".join(sorted(SMS_FIELDS))
+            problems.append(f"channels.smpp.{key}: unknown field {{{unknown[0]}}} ({known})")
     return problems

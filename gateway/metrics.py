@@ -65,6 +65,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.smpp_up = Gauge(
+            "alarmgw_smpp_up",
+            "1 while the SMPP bind is bound to the SMSC",
+            ["bind"],
+            registry=self.registry,
+        )
+        self.sms = Counter(
+            "alarmgw_sms",
+            "SMS by direction (in, out, receipt) and outcome",
+            ["direction", "outcome"],
+            registry=self.registry,
+        )
+
     def on_commit(self, batch: int, seconds: float) -> None:
         """Called on the writer thread; prometheus_client metrics are thread-safe."""
         self.commit_seconds.observe(seconds)

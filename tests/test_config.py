@@ -47,7 +47,11 @@ def test_sample_loads_and_is_marked_as_sample() -> None:
     assert config.http.host == "127.0.0.1" and config.http.port == 8110
     assert config.http.max_body == 1048576 and config.http.public_base_url is None
     assert config.storage_url is None
-    assert config.channels == {"web": {"enabled": True}, "ami": {"enabled": False}}
+    assert config.channels == {
+        "web": {"enabled": True},
+        "ami": {"enabled": False},
+        "smpp": {"enabled": False},
+    }
     assert config.webhook.max_attempts == 8 and config.webhook.backoff_max == 300
     assert config.correlation.place_radius_m == 200 and config.correlation.place_window == 900
 
@@ -86,11 +90,15 @@ def test_load_from_file_equals_sample(tmp_path: Path) -> None:
 def test_optional_keys(tmp_path: Path) -> None:
     text = edited("[storage]\n", '[storage]\nurl = "postgresql://db/alarmgw"\n')
     text = text.replace(
-        "[channels.web]", '[channels.smpp]\nenabled = false\nhost = "smsc"\n\n[channels.web]'
+        "[channels.web]", '[channels.telegram]\nenabled = false\ntoken = "x"\n\n[channels.web]'
+    )
+    text = text.replace(
+        "[channels.smpp]\nenabled = false\n", '[channels.smpp]\nenabled = false\nhost = "smsc"\n'
     )
     config = load_config(write(tmp_path, text))
     assert config.storage_url == "postgresql://db/alarmgw"
     assert config.channels["smpp"] == {"enabled": False, "host": "smsc"}
+    assert config.channels["telegram"] == {"enabled": False, "token": "x"}
 
 
 def test_jurisdiction_from_geojson_file(tmp_path: Path) -> None:
@@ -300,6 +308,48 @@ BAD_CASES = [
         "channels.ami.notify_dial",
         "does not match",
     ),
+    (
+        "smpp_without_password",
+        "[channels.smpp]\nenabled = false",
+        '[channels.smpp]\nenabled = true\nhost = "127.0.0.1"\nport = 2775\nsystem_id = "a"',
+        "channels.smpp",
+        "password",
+    ),
+    (
+        "smpp_password_too_long",
+        "[channels.smpp]\nenabled = false",
+        '[channels.smpp]\nenabled = false\npassword = "123456789"',
+        "channels.smpp.password",
+        "the value is too long",
+    ),
+    (
+        "smpp_ack_pattern_without_group",
+        "[channels.smpp]\nenabled = false",
+        '[channels.smpp]\nenabled = false\nack_pattern = "^1 (\\\\S+)$"',
+        "channels.smpp.ack_pattern",
+        "group named incident",
+    ),
+    (
+        "smpp_ack_pattern_broken",
+        "[channels.smpp]\nenabled = false",
+        '[channels.smpp]\nenabled = false\nack_pattern = "(?P<incident>"',
+        "channels.smpp.ack_pattern",
+        "not a regular expression",
+    ),
+    (
+        "smpp_template_unknown_field",
+        "[channels.smpp]\nenabled = false",
+        '[channels.smpp]\nenabled = false\nreply_receipt = "编号{number}"',
+        "channels.smpp.reply_receipt",
+        "unknown field {number}",
+    ),
+    (
+        "smpp_update_for_unknown_state",
+        "[channels.smpp]\nenabled = false",
+        '[channels.smpp]\nenabled = false\nreply_updates = { parked = "x" }',
+        "channels.smpp.reply_updates",
+        "parked",
+    ),
 ]
 
 
@@ -363,3 +413,13 @@ def test_schema_helpers() -> None:
 def test_key_path() -> None:
     assert key_path(["org", "units", 3, "jurisdiction"]) == "org.units[3].jurisdiction"
     assert key_path([]) == ""
+
+
+def test_a_bad_password_is_not_echoed(tmp_path: Path) -> None:
+    text = edited(
+        "[channels.smpp]\nenabled = false",
+        '[channels.smpp]\nenabled = false\npassword = "hunter2!!"',
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert "channels.smpp.password" in str(info.value) and "hunter2" not in str(info.value)

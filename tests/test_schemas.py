@@ -219,10 +219,12 @@ def test_enums_match_the_workflow_tables() -> None:
     events = set(SCHEMAS["event.schema.json"]["properties"]["action"]["enum"])
     assert {a.value for a in Action} <= events
     body = set(SCHEMAS["action.schema.json"]["properties"]["action"]["enum"])
-    assert {a.value for a in Action} <= body <= {a.value for a in Action} | {"detach", "callback"}
-    # A callback changes no state: it logs callback_started and callback_result.
-    assert body - {"callback"} <= events
-    assert {"callback_started", "callback_result"} <= events
+    extra = {"detach", "callback", "reply"}
+    assert {a.value for a in Action} <= body <= {a.value for a in Action} | extra
+    # A callback or an SMS reply changes no state: they log callback_started and
+    # callback_result, sms_reply and sms_sent.
+    assert body - {"callback", "reply"} <= events
+    assert {"callback_started", "callback_result", "sms_reply", "sms_sent"} <= events
     sender = SCHEMAS["report.schema.json"]["$defs"]["sender"]
     assert tuple(sender["properties"]["kind"]["enum"]) == SENDER_KINDS
 

@@ -454,6 +454,9 @@ class ApiResource(resource.Resource):
         if body["action"] == "callback":
             doc = yield self.callback(who, number, params)
             return 202, doc
+        if body["action"] == "reply":
+            doc = yield self.reply(who, number, params)
+            return 202, doc
         doc = yield self.gw.act(number, body["action"], who, params)
         return 200, doc
 
@@ -470,13 +473,7 @@ class ApiResource(resource.Resource):
         phone = self.gw.phone
         if phone is None:
             raise HttpError(409, "conflict", "the phone channel ([channels.ami]) is not enabled")
-
-        def scope(conn: Any) -> None:
-            row = records.load(conn, number)
-            if not may_see(who, row["unit"], self.gw.config.org):
-                raise HttpError(403, "forbidden", f"incident {number} is outside your scope")
-
-        yield self.gw.db.read(scope)
+        yield self.in_scope(who, number)
         try:
             doc = yield defer.Deferred.fromFuture(
                 asyncio.ensure_future(phone.callback(number, who, params["calltaker"]))
@@ -485,6 +482,36 @@ class ApiResource(resource.Resource):
             raise HttpError(
                 503, "unavailable", f"电话系统暂不可用 ({e})", headers={"Retry-After": "5"}
             ) from None
+        return doc
+
+    def in_scope(self, who: Actor, number: str) -> defer.Deferred[None]:
+        def scope(conn: Any) -> None:
+            row = records.load(conn, number)
+            if not may_see(who, row["unit"], self.gw.config.org):
+                raise HttpError(403, "forbidden", f"incident {number} is outside your scope")
+
+        return self.gw.db.read(scope)
+
+    # -- SMS ---------------------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def reply(self, who: Actor, number: str, params: dict[str, Any]) -> Any:
+        """回复短信: answer the citizen by SMS (202: queued; its sending and delivery receipt
+        land on the incident as sms_sent / sms_delivered events)."""
+        if who.role not in PHONE_ROLES:
+            raise HttpError(403, "forbidden", f"role {who.role} may not answer by SMS")
+        if "text" not in params:
+            raise HttpError(422, "invalid_action", "reply needs text", "text")
+        sms = self.gw.sms
+        if sms is None:
+            raise HttpError(409, "conflict", "the SMS channel ([channels.smpp]) is not enabled")
+        yield self.in_scope(who, number)
+        try:
+            doc = yield defer.ensureDeferred(
+                sms.reply(number, who, params["text"], params.get("to"))
+            )
+        except InvalidReport as e:
+            raise HttpError(422, "invalid_action", e.problem, e.field) from None
         return doc
 
     @defer.inlineCallbacks

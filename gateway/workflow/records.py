@@ -376,6 +376,9 @@ def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[st
         from gateway.workflow.calls import calls_of
 
         doc["calls"] = calls_of(conn, [iid])[iid]
+        from gateway.workflow.sms import thread
+
+        doc["sms"] = thread(conn, [iid])[iid]
         doc["deliveries"] = [
             {
                 "target": d.target_name or d.target,

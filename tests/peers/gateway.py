@@ -7,15 +7,18 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def free_port(ip: str = "127.0.0.1", kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
@@ -156,3 +159,76 @@ def sample_with_ami(host: str, port: int, user: str, secret: str, extra: str = "
     city_phone = '    { kind = "phone", address = "+8687100000110", name = "指挥中心值班台" },\n'
     assert city_phone in text, "the sample city center's duty phone changed"
     return text.replace(city_phone, "")
+
+
+def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 20.0) -> T:
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class LogMark:
+    """The gateway's log from now on (GatewayProcess.log() is only the last 20 kB)."""
+
+    def __init__(self, gw: GatewayProcess) -> None:
+        self.path = gw.log_path
+        self.offset = self.path.stat().st_size if self.path.exists() else 0
+
+    def text(self) -> str:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            return f.read().decode("utf-8", "replace")
+
+    def count(self, needle: str) -> int:
+        return self.text().count(needle)
+
+
+def db(gw: GatewayProcess) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{gw.data_dir / 'alarmgw.db'}?mode=ro", uri=True, timeout=10)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def sample_with_smpp(port: int, system_id: str, password: str, extra: str = "") -> str:
+    """The sample city with its SMPP channel bound to a test SMSC on 127.0.0.1:`port`; the
+    city center's duty phone left out as in `sample_with_ami`."""
+    from gateway.config import sample_text
+
+    text = sample_text()
+    old = "[channels.smpp]\nenabled = false\n"
+    assert old in text, "the sample city's [channels.smpp] section changed"
+    text = text.replace(
+        old,
+        f'[channels.smpp]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n'
+        f'system_id = "{system_id}"\npassword = "{password}"\n{extra}',
+    )
+    city_phone = '    { kind = "phone", address = "+8687100000110", name = "指挥中心值班台" },\n'
+    return text.replace(city_phone, "")
+
+
+def dispatched_incident(gw: GatewayProcess, token: str, unit: str, sender: str) -> str:
+    """An incident filed over HTTP (a fight on 南坝路, in `unit`'s area of the sample city),
+    accepted and dispatched to `unit` by the supervisor `token`: its number."""
+    status, receipt = gw.request(
+        "POST",
+        "/api/v1/reports",
+        {
+            "sender": {"kind": "phone", "id": sender},
+            "text": "南坝路有人打架",
+            "location": {"lat": 24.98, "lon": 102.65},
+        },
+    )
+    assert status == 201, receipt
+    number: str = receipt["incident"]["number"]
+    for body in (
+        {"action": "accept", "category": "public_order", "priority": 2},
+        {"action": "dispatch", "unit": unit},
+    ):
+        status, doc = gw.request("POST", f"/api/v1/incidents/{number}/actions", body, token=token)
+        assert status == 200, doc
+    return number

@@ -22,7 +22,8 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,22 @@ class Smsc:
 def require_env() -> bool:
     """True where the SMSC peer must be there (CI sets ALARMGW_REQUIRE_SMSC=1)."""
     return bool(os.environ.get("ALARMGW_REQUIRE_SMSC"))
+
+
+@contextmanager
+def peer_or_skip(system_id: str, password: str, deliver_timeout: float = 2.0) -> Iterator[Smsc]:
+    """A started SMSC peer for a fixture; skips the test where the peer cannot run (fails
+    instead where ALARMGW_REQUIRE_SMSC is set, as in CI)."""
+    import pytest
+
+    reason = available()
+    if reason:
+        if require_env():
+            pytest.fail(f"ALARMGW_REQUIRE_SMSC is set but {reason}")
+        pytest.skip(reason)
+    peer = Smsc(deliver_timeout=deliver_timeout)
+    peer.start(system_id, password)
+    try:
+        yield peer
+    finally:
+        peer.stop()

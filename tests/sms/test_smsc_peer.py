@@ -10,16 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.smpp
 
-from tests.peers.smsc import HOST, Smsc, available, require_env
-
-try:
-    import smpplib.client
-    import smpplib.consts
-    import smpplib.exceptions
-    import smpplib.smpp
-except ImportError:  # not yet in the test extra
-    smpplib = None  # type: ignore[assignment]
+from tests.peers.smsc import HOST, Smsc, peer_or_skip
 
 SYSTEM_ID = "alarmgw"
 PASSWORD = "s3cret"
@@ -29,25 +25,10 @@ ESME_RTHROTTLED = 0x58
 ESME_RBINDFAIL = 0x0D
 
 
-def _unavailable() -> str | None:
-    if smpplib is None:
-        return "smpplib is not installed"
-    return available()
-
-
 @pytest.fixture
 def smsc() -> Iterator[Smsc]:
-    reason = _unavailable()
-    if reason:
-        if require_env():
-            pytest.fail(f"ALARMGW_REQUIRE_SMSC is set but {reason}")
-        pytest.skip(reason)
-    peer = Smsc(deliver_timeout=2.0)
-    peer.start(SYSTEM_ID, PASSWORD)
-    try:
+    with peer_or_skip(SYSTEM_ID, PASSWORD) as peer:
         yield peer
-    finally:
-        peer.stop()
 
 
 _clients: list[Any] = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,40 +21,20 @@ import pytest
 
 from tests.peers.ami import AmiSession
 from tests.peers.asterisk import CHROOT, Asterisk
-from tests.peers.gateway import GatewayProcess, sample_with_ami
+from tests.peers.gateway import (
+    GatewayProcess,
+    LogMark,
+    db,
+    dispatched_incident,
+    sample_with_ami,
+    wait_for,
+)
 from tests.peers.sipp_peers import Sipp
 from tests.peers.tcpcut import TcpCut
 
 T = TypeVar("T")
 NANBA = "530102510000"  # 南坝派出所 in the sample city
 DUTY_PHONE = "87100001"
-
-
-def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 20.0) -> T:
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-class LogMark:
-    """The gateway's log from now on (GatewayProcess.log() is only the last 20 kB)."""
-
-    def __init__(self, gw: GatewayProcess) -> None:
-        self.path = gw.log_path
-        self.offset = self.path.stat().st_size if self.path.exists() else 0
-
-    def text(self) -> str:
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            return f.read().decode("utf-8", "replace")
-
-    def count(self, needle: str) -> int:
-        return self.text().count(needle)
 
 
 def phone_config(tmp: Path, ast: Asterisk, relay: TcpCut) -> Path:
@@ -124,12 +104,6 @@ def supervisor(gw: GatewayProcess) -> str:
 @pytest.fixture(scope="module")
 def calltaker(gw: GatewayProcess) -> str:
     return gw.token("li.jiejing", "calltaker")
-
-
-def db(gw: GatewayProcess) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{gw.data_dir / 'alarmgw.db'}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def phone_reports(gw: GatewayProcess, caller: str | None = None) -> list[sqlite3.Row]:
@@ -473,31 +447,7 @@ def test_phone_notification_acknowledged_with_dtmf_1(
 ) -> None:
     duty = sipp.duty_phone(asterisk)
     try:
-        status, receipt = gw.request(
-            "POST",
-            "/api/v1/reports",
-            {
-                "sender": {"kind": "phone", "id": "13912345678"},
-                "text": "南坝路有人打架",
-                "location": {"lat": 24.98, "lon": 102.65},
-            },
-        )
-        assert status == 201
-        number = receipt["incident"]["number"]
-        status, doc = gw.request(
-            "POST",
-            f"/api/v1/incidents/{number}/actions",
-            {"action": "accept", "category": "public_order", "priority": 2},
-            token=supervisor,
-        )
-        assert status == 200, doc
-        status, doc = gw.request(
-            "POST",
-            f"/api/v1/incidents/{number}/actions",
-            {"action": "dispatch", "unit": NANBA},
-            token=supervisor,
-        )
-        assert status == 200, doc
+        number = dispatched_incident(gw, supervisor, NANBA, "13912345678")
         acked = wait_for(
             "the acknowledgement by phone",
             lambda: (lambda d: d if d["state"] == "acknowledged" else None)(

@@ -96,6 +96,9 @@ def first_arrival(external: str, key: str) -> float | None:
         return None
 
 
-def like_pattern(key: str) -> str:
-    """For the store's lookup: ``reports.external_id LIKE like_pattern(key)``."""
-    return f"{PREFIX}{key}@%"
+def id_range(key: str) -> tuple[str, str]:
+    """For the store's lookup: the external ids of this content key are those in
+    ``[lo, hi)`` ("@" is followed by "A" in ASCII, and the key is 32 hex digits, so no other
+    key's ids fall between). A range, unlike ``LIKE 'sms:<key>@%'``, uses the unique
+    (channel, external_id) index on SQLite and PostgreSQL alike."""
+    return f"{PREFIX}{key}@", f"{PREFIX}{key}A"

@@ -16,12 +16,27 @@
 //           or {"event":"deliver_timeout","id":"d1"}
 //   {"cmd":"receipt","message_id":"...","stat":"DELIVRD","err":"000","id":"r1"}
 //        -> a delivery receipt (deliver_sm, esm_class 0x04), answered like deliver
+//   {"cmd":"blast","session":0,"n":5000,"window":20,"rate":0,"source_prefix":"1390000",
+//    "destination_addr":"12110","data_coding":8,"texts_hex":["..."],"timeout":10,"id":"b1"}
+//        -> n deliver_sm for a throughput benchmark, at most `window` (default 1) awaiting
+//           their resp and, unless `rate` is 0 (the default), at most `rate` a second.
+//           Message i comes from source_prefix (default 1390000) + i zero-padded to the width
+//           of n-1, to destination_addr (default 12110), with data_coding (default 8) and
+//           texts_hex[i % length], by default a UCS2 alarm text ending in i as UCS2 digits.
+//           A resp with an error status is counted, the message not resent. When all are
+//           answered or timed out (or the session closed: the rest count as timeouts), ONE
+//           {"event":"blast_done","id":"b1","session":0,"n":5000,"ok":K,"statuses":{"0":K},
+//            "timeouts":T,"elapsed_s":S,"rate":R,"p50":MS,"p90":MS,"p99":MS,"max":MS}
+//           with statuses by decimal command_status, R the answered per second over the
+//           whole blast, and percentiles of ms from send to resp of the answered (null if
+//           none); no event per message.
 //   {"cmd":"throttle","n":K}  the next K submit_sm are answered ESME_RTHROTTLED (0x58)
 //   {"cmd":"unbind"}          send unbind to the ESME(s)
 //   {"cmd":"drop"}            destroy the TCP socket(s) abruptly
 //   {"cmd":"sessions"}        ack carries the open sessions
 // stdout events: listening, bind, submit_sm, enquire_link, unbind, unbind_resp,
-//   deliver_sm_resp, deliver_timeout, close, ack, error, pdu (anything else received).
+//   deliver_sm_resp, deliver_timeout, blast_done, close, ack, error, pdu (anything else
+//   received).
 // stdin closing ends the process.
 'use strict';
 
@@ -197,6 +212,140 @@ function receiptFields(cmd) {
   return fields;
 }
 
+// The default text of a blast: an alarm as one comes in, in UCS2 (data_coding 8). Each
+// message appends its index, so no two are the same and none can pass for a duplicate.
+const BLAST_TEXT = '救命，有人闯入我家，地址：幸福路12号3单元';
+
+function ucs2(text) {
+  // Node has no UTF-16BE codec: encode little-endian and swap each pair.
+  return Buffer.from(text, 'utf16le').swap16();
+}
+
+function round3(x) {
+  return Math.round(x * 1000) / 1000;
+}
+
+// Nearest rank: the smallest value with at least p % of the values at or below it.
+function percentile(sorted, p) {
+  return sorted[Math.max(0, Math.ceil(p / 100 * sorted.length) - 1)];
+}
+
+// Send `cmd.n` deliver_sm on `s` for a throughput benchmark, at most `cmd.window` awaiting
+// their resp and (with `cmd.rate`) at most `cmd.rate` a second, then report them all in one
+// blast_done event: one event a message would be more stdout than the run itself.
+function blast(s, cmd, id) {
+  const n = cmd.n;
+  const windowSize = cmd.window === undefined ? 1 : cmd.window;
+  const rate = cmd.rate || 0;
+  if (!Number.isInteger(n) || n < 1) throw new Error('n must be a positive integer');
+  if (!Number.isInteger(windowSize) || windowSize < 1) {
+    throw new Error('window must be a positive integer');
+  }
+  if (typeof rate !== 'number' || rate < 0) throw new Error('rate must be a number >= 0');
+  const texts = cmd.texts_hex === undefined ? null :
+    cmd.texts_hex.map((h) => Buffer.from(h, 'hex'));
+  if (texts && !texts.length) throw new Error('texts_hex is empty');
+  // SMPP's limit; past 255 octets the library throws, which mid-blast would end the process.
+  if (texts && texts.some((t) => t.length > 254)) throw new Error('a text is over 254 octets');
+  const prefix = cmd.source_prefix === undefined ? '1390000' : String(cmd.source_prefix);
+  const width = String(n - 1).length;
+  const timeoutS = cmd.timeout || DELIVER_TIMEOUT;
+
+  const started = process.hrtime.bigint();
+  const latencies = new Float64Array(n); // ms from send to resp, of the answered ones
+  let answered = 0;
+  const statuses = {};
+  let timeouts = 0;
+  let next = 0; // index of the next message to send
+  const inflight = new Map(); // sequence_number -> its timeout
+  let rateTimer = null;
+  let finished = false;
+
+  function fields(i) {
+    return {
+      source_addr: prefix + String(i).padStart(width, '0'),
+      destination_addr: cmd.destination_addr === undefined ? '12110' : cmd.destination_addr,
+      data_coding: cmd.data_coding === undefined ? 8 : cmd.data_coding,
+      short_message: texts ? texts[i % texts.length] : ucs2(BLAST_TEXT + i),
+    };
+  }
+
+  function sendOne(i) {
+    const pdu = new smpp.PDU('deliver_sm', fields(i));
+    const sentAt = process.hrtime.bigint();
+    const sent = s.session.send(pdu, (resp) => {
+      const seq = pdu.sequence_number;
+      clearTimeout(inflight.get(seq));
+      inflight.delete(seq);
+      latencies[answered++] = Number(process.hrtime.bigint() - sentAt) / 1e6;
+      statuses[resp.command_status] = (statuses[resp.command_status] || 0) + 1;
+      pump();
+    });
+    if (!sent) return false;
+    const seq = pdu.sequence_number;
+    inflight.set(seq, setTimeout(() => {
+      inflight.delete(seq);
+      delete s.session._callbacks[seq];
+      timeouts++;
+      pump();
+    }, timeoutS * 1000));
+    return true;
+  }
+
+  function pump() {
+    if (finished) return;
+    while (next < n && inflight.size < windowSize) {
+      if (rate > 0) {
+        if (rateTimer) return;
+        const aheadMs = next * 1000 / rate - Number(process.hrtime.bigint() - started) / 1e6;
+        if (aheadMs > 0) {
+          rateTimer = setTimeout(() => {
+            rateTimer = null;
+            pump();
+          }, Math.ceil(aheadMs));
+          return;
+        }
+      }
+      if (!sendOne(next)) {
+        abort(); // the socket is no longer writable: it is closing
+        return;
+      }
+      next++;
+    }
+    if (next === n && inflight.size === 0) finish();
+  }
+
+  // The session closed: its callbacks will never run, so what is unanswered or unsent is lost.
+  function abort() {
+    if (finished) return;
+    for (const [seq, timer] of inflight) {
+      clearTimeout(timer);
+      delete s.session._callbacks[seq];
+    }
+    timeouts += inflight.size + (n - next);
+    inflight.clear();
+    next = n;
+    finish();
+  }
+
+  function finish() {
+    finished = true;
+    clearTimeout(rateTimer);
+    s.session.removeListener('close', abort);
+    const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
+    const sorted = latencies.subarray(0, answered).sort();
+    const at = (p) => (answered ? round3(percentile(sorted, p)) : null);
+    emit({event: 'blast_done', id: id, session: s.index, n: n, ok: statuses[smpp.ESME_ROK] || 0,
+      statuses: statuses, timeouts: timeouts, elapsed_s: round3(elapsedS),
+      rate: Math.round(answered / elapsedS * 10) / 10, p50: at(50), p90: at(90), p99: at(99),
+      max: answered ? round3(sorted[answered - 1]) : null});
+  }
+
+  s.session.on('close', abort);
+  // Sent from the next turn, so the command's ack comes first.
+  setImmediate(pump);
+}
+
 // Close our side (FIN after what is queued) and, if the ESME keeps its side open, destroy the
 // socket after a second: the library's session.close() is only socket.end().
 function hangUp(session) {
@@ -307,6 +456,13 @@ function handle(cmd) {
       ack.session = s.index;
       ack.sequence_number = sendDeliver(s, fields, id, cmd.timeout || DELIVER_TIMEOUT);
       if (cmd.cmd === 'receipt') ack.short_message = fields.short_message.toString('ascii');
+      break;
+    }
+    case 'blast': {
+      const s = pickReceiver(cmd.session);
+      blast(s, cmd, id);
+      ack.session = s.index;
+      ack.n = cmd.n;
       break;
     }
     case 'throttle':

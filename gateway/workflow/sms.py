@@ -1,0 +1,336 @@
+"""SMS in the store: parts of concatenated messages waiting for the rest, the SMS the
+gateway sends (`sms_out`) with the SMSC's message id of each part, and what the incident
+view shows of them. The SMPP channel (`gateway.channels.smpp.service`) calls these; each
+write function runs in the writer's transaction.
+
+A message the citizen sent is a report (channel ``sms``); one the gateway sent is an
+``sms_out`` row, and its sending (``sms_sent``), its delivery receipt (``sms_delivered`` /
+``sms_undelivered``) and, when it gives up, ``sms_failed`` go to the incident's audit log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from gateway.errors import NotFound
+from gateway.report import format_utc
+from gateway.store.db import WriteContext
+from gateway.store.tables import incidents, reports, sms_out, sms_out_parts, sms_parts
+from gateway.workflow import records
+from gateway.workflow.machine import Actor, EventDraft
+from gateway.workflow.table import Role
+
+CHANNEL = "sms"
+SMPP = Actor("smpp", Role.SYSTEM, None)
+FINAL = ("delivered", "undelivered", "gave_up")
+
+
+# -- idempotency --------------------------------------------------------------------------
+
+
+def earlier_ids(conn: Connection, lo: str, hi: str) -> list[str]:
+    """External ids of SMS reports in [lo, hi): those of one content key (see
+    `gateway.channels.smpp.keys.id_range`), found through the (channel, external_id) index."""
+    return list(
+        conn.execute(
+            select(reports.c.external_id).where(
+                reports.c.channel == CHANNEL,
+                reports.c.external_id >= lo,
+                reports.c.external_id < hi,
+            )
+        ).scalars()
+    )
+
+
+# -- parts of concatenated messages -------------------------------------------------------
+
+
+def save_part(ctx: WriteContext, part: dict[str, Any]) -> bool:
+    """Store one part; a part already stored (the SMSC redelivered it) is kept as it was.
+    True if it is new."""
+    conn = ctx.conn
+    key = and_(*(sms_parts.c[k] == part[k] for k in ("source", "dest", "ref", "total", "seq")))
+    if conn.execute(select(sms_parts.c.id).where(key)).first() is not None:
+        return False
+    conn.execute(insert(sms_parts).values(**part))
+    return True
+
+
+def load_parts(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(sms_parts).order_by(sms_parts.c.id)).mappings()
+    return [dict(r) for r in rows]
+
+
+def drop_parts(ctx: WriteContext, source: str, dest: str, ref: int, total: int) -> None:
+    ctx.conn.execute(
+        delete(sms_parts).where(
+            sms_parts.c.source == source,
+            sms_parts.c.dest == dest,
+            sms_parts.c.ref == ref,
+            sms_parts.c.total == total,
+        )
+    )
+
+
+# -- sending --------------------------------------------------------------------------------
+
+
+def incident_ref(conn: Connection, number: str) -> Any:
+    return conn.execute(
+        select(incidents.c.id, incidents.c.number, incidents.c.drill, incidents.c.state).where(
+            incidents.c.number == number
+        )
+    ).first()
+
+
+def queue(
+    ctx: WriteContext,
+    number: str,
+    kind: str,
+    to: str,
+    text: str,
+    parts: int,
+    ref: int,
+    dedupe: str | None,
+    now: datetime,
+    actor: Actor | None = None,
+) -> int | None:
+    """Queue one SMS to `to` about incident `number`; None when `dedupe` was queued before.
+    A call-taker's reply goes to the audit log at once (who wrote what)."""
+    conn = ctx.conn
+    if dedupe is not None:
+        known = conn.execute(select(sms_out.c.id).where(sms_out.c.dedupe == dedupe)).first()
+        if known is not None:
+            return None
+    inc = incident_ref(conn, number)
+    if inc is None:
+        raise NotFound(f"incident {number} not found")
+    result = conn.execute(
+        insert(sms_out).values(
+            incident_id=inc.id,
+            kind=kind,
+            number=to,
+            text=text,
+            dedupe=dedupe,
+            ref=ref,
+            parts=parts,
+            status="pending",
+            attempts=0,
+            next_at=now,
+            actor=actor.user if actor else None,
+            drill=inc.drill,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    sms_id = result.inserted_primary_key[0]  # type: ignore[index]
+    if actor is not None:
+        draft = EventDraft("sms_reply", None, None, actor, data={"to": to, "text": text})
+        records.add_event(ctx, inc.id, inc.number, draft, now, inc.drill)
+    return int(sms_id)
+
+
+def any_due(conn: Connection, now: datetime) -> bool:
+    return (
+        conn.execute(
+            select(sms_out.c.id)
+            .where(sms_out.c.status.in_(("pending", "failed", "sending")), sms_out.c.next_at <= now)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[dict[str, Any]]:
+    """Take up to `limit` due messages (oldest first) for `lease` seconds: one that is still
+    `sending` when the lease ends (the gateway died meanwhile) is due again. With each comes
+    the seqs of its parts the SMSC already took, which are not sent again."""
+    conn = ctx.conn
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(sms_out)
+            .where(sms_out.c.status.in_(("pending", "failed", "sending")), sms_out.c.next_at <= now)
+            .order_by(sms_out.c.next_at, sms_out.c.id)
+            .limit(limit)
+        ).mappings()
+    ]
+    if not rows:
+        return rows
+    ids = [r["id"] for r in rows]
+    conn.execute(
+        update(sms_out)
+        .where(sms_out.c.id.in_(ids))
+        .values(status="sending", next_at=now + timedelta(seconds=lease), updated_at=now)
+    )
+    done: dict[int, set[int]] = {i: set() for i in ids}
+    for sms_id, seq in conn.execute(
+        select(sms_out_parts.c.sms_id, sms_out_parts.c.seq).where(sms_out_parts.c.sms_id.in_(ids))
+    ):
+        done[sms_id].add(seq)
+    number = dict(
+        conn.execute(
+            select(incidents.c.id, incidents.c.number).where(
+                incidents.c.id.in_({r["incident_id"] for r in rows})
+            )
+        ).all()
+    )
+    for r in rows:
+        r["sent_parts"] = done[r["id"]]
+        r["incident"] = number[r["incident_id"]]
+    return rows
+
+
+def part_sent(ctx: WriteContext, sms_id: int, seq: int, message_id: str) -> None:
+    """The SMSC took part `seq` (1-based) as `message_id`."""
+    conn = ctx.conn
+    known = conn.execute(
+        select(sms_out_parts.c.id).where(sms_out_parts.c.message_id == message_id)
+    ).first()
+    if known is None:
+        conn.execute(
+            insert(sms_out_parts).values(
+                sms_id=sms_id, seq=seq, message_id=message_id, status="sent"
+            )
+        )
+
+
+def sent(ctx: WriteContext, sms_id: int, now: datetime) -> None:
+    conn = ctx.conn
+    row = _load(conn, sms_id)
+    conn.execute(
+        update(sms_out)
+        .where(sms_out.c.id == sms_id)
+        .values(status="sent", attempts=row.attempts + 1, sent_at=now, error=None, updated_at=now)
+    )
+    ids = _message_ids(conn, sms_id)
+    _event(ctx, row, "sms_sent", {"kind": row.kind, "to": row.number, "message_ids": ids}, now)
+
+
+def not_sent(
+    ctx: WriteContext,
+    sms_id: int,
+    error: str,
+    now: datetime,
+    retry_at: datetime | None,
+    counts: bool = True,
+) -> str:
+    """A failed attempt: due again at `retry_at`, or given up when that is None. A throttled
+    attempt (`counts` False) is due again without counting as one."""
+    conn = ctx.conn
+    row = _load(conn, sms_id)
+    attempts = row.attempts + (1 if counts else 0)
+    status = "failed" if retry_at is not None else "gave_up"
+    conn.execute(
+        update(sms_out)
+        .where(sms_out.c.id == sms_id)
+        .values(
+            status=status,
+            attempts=attempts,
+            next_at=retry_at or now,
+            error=error[:500],
+            updated_at=now,
+            done_at=now if retry_at is None else None,
+        )
+    )
+    if retry_at is None:
+        data = {"kind": row.kind, "to": row.number, "attempts": attempts, "error": error[:200]}
+        _event(ctx, row, "sms_failed", data, now)
+    return status
+
+
+def delivery_receipt(
+    ctx: WriteContext,
+    message_id: str,
+    stat: str,
+    err: str | None,
+    done_at: datetime | None,
+    now: datetime,
+) -> str | None:
+    """A delivery receipt for one part. Once every part has a final one, the message is
+    `delivered` (all DELIVRD) or `undelivered`, and that goes to the audit log. Returns the
+    message's status, or None if the message id is not one of ours."""
+    conn = ctx.conn
+    part = conn.execute(
+        select(sms_out_parts.c.id, sms_out_parts.c.sms_id).where(
+            sms_out_parts.c.message_id == message_id
+        )
+    ).first()
+    if part is None:
+        return None
+    final = stat not in ("ENROUTE", "ACCEPTD")
+    conn.execute(
+        update(sms_out_parts)
+        .where(sms_out_parts.c.id == part.id)
+        .values(status=stat, done_at=(done_at or now) if final else None)
+    )
+    row = _load(conn, part.sms_id)
+    if row.status in FINAL:
+        return str(row.status)
+    stats = list(
+        conn.execute(
+            select(sms_out_parts.c.status).where(sms_out_parts.c.sms_id == part.sms_id)
+        ).scalars()
+    )
+    if len(stats) < row.parts or any(s in ("sent", "ENROUTE", "ACCEPTD") for s in stats):
+        return str(row.status)
+    status = "delivered" if all(s == "DELIVRD" for s in stats) else "undelivered"
+    conn.execute(
+        update(sms_out)
+        .where(sms_out.c.id == part.sms_id)
+        .values(status=status, done_at=done_at or now, updated_at=now)
+    )
+    data = {"kind": row.kind, "to": row.number, "receipts": stats, "err": err}
+    _event(ctx, row, f"sms_{status}", data, now)
+    return status
+
+
+def thread(conn: Connection, incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The SMS sent about each incident, oldest first (the citizen's own are its reports)."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in incident_ids}
+    for r in conn.execute(
+        select(sms_out).where(sms_out.c.incident_id.in_(incident_ids)).order_by(sms_out.c.id)
+    ).mappings():
+        out[r["incident_id"]].append(
+            {
+                "kind": r["kind"],
+                "to": r["number"],
+                "text": r["text"],
+                "parts": r["parts"],
+                "status": r["status"],
+                "attempts": r["attempts"],
+                "error": r["error"],
+                "by": r["actor"],
+                "created_at": format_utc(r["created_at"]),
+                "sent_at": format_utc(r["sent_at"]) if r["sent_at"] else None,
+                "done_at": format_utc(r["done_at"]) if r["done_at"] else None,
+            }
+        )
+    return out
+
+
+def _load(conn: Connection, sms_id: int) -> Any:
+    return conn.execute(
+        select(sms_out, incidents.c.number.label("incident"))
+        .select_from(sms_out.join(incidents, sms_out.c.incident_id == incidents.c.id))
+        .where(sms_out.c.id == sms_id)
+    ).one()
+
+
+def _message_ids(conn: Connection, sms_id: int) -> list[str]:
+    return list(
+        conn.execute(
+            select(sms_out_parts.c.message_id)
+            .where(sms_out_parts.c.sms_id == sms_id)
+            .order_by(sms_out_parts.c.seq)
+        ).scalars()
+    )
+
+
+def _event(ctx: WriteContext, row: Any, action: str, data: dict[str, Any], now: datetime) -> None:
+    draft = EventDraft(action, None, None, SMPP, data=data)
+    records.add_event(ctx, row.incident_id, row.incident, draft, now, row.drill)
