@@ -91,10 +91,20 @@ def run_baseline(
     return thread, stop
 
 
-def blast(smsc: Smsc, n: int, window: int, rate: float = 0, timeout: float = 120) -> dict:
-    """Have `smsc` send `n` deliver_sm (the peer's `blast` command, its default UCS2 texts),
-    and return its blast_done event."""
-    ack = smsc.send({"cmd": "blast", "n": n, "window": window, "rate": rate})
+def blast(
+    smsc: Smsc,
+    n: int,
+    window: int,
+    rate: float = 0,
+    timeout: float = 120,
+    source_prefix: str = "1390000",
+) -> dict:
+    """Have `smsc` send `n` deliver_sm (the peer's `blast` command, its default UCS2 texts)
+    from numbers `source_prefix` + a counter, and return its blast_done event. (Two blasts
+    from the same prefix repeat the same messages: a gateway takes the second as the SMSC
+    redelivering the first.)"""
+    cmd = {"cmd": "blast", "n": n, "window": window, "rate": rate, "source_prefix": source_prefix}
+    ack = smsc.send(cmd)
     return smsc.wait_event(
         lambda e: e["event"] == "blast_done" and e["id"] == ack["id"], timeout=timeout
     )

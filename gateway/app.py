@@ -261,7 +261,8 @@ def build(
         gw.phone = AmiChannel(gw, AmiSettings.from_config(ami))
         gw.phone.setServiceParent(top)
     if smpp.get("enabled"):
-        from gateway.channels.smpp.service import SmppChannel, SmppSettings
+        from gateway.channels.smpp.service import SmppChannel
+        from gateway.channels.smpp.settings import SmppSettings
 
         gw.sms = SmppChannel(gw, SmppSettings.from_config(smpp))
         gw.sms.setServiceParent(top)

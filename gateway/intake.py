@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -69,6 +69,30 @@ def mask_phone(value: str) -> str:
     return "*" * len(value)
 
 
+class ChannelHook(Protocol):
+    """What a channel adds to intake, inside the writer's transaction (so also in the intake
+    worker's process): `resolve` may give the report its final external id (SMS: a
+    redelivery takes its first arrival's), `stored` writes what must commit with a new
+    report (SMS: the receipt reply)."""
+
+    def resolve(self, conn: Connection, report: Report, now: datetime) -> Report: ...
+
+    def stored(
+        self, ctx: WriteContext, report: Report, receipt: Receipt, now: datetime
+    ) -> None: ...
+
+
+def channel_hooks(config: Any) -> dict[str, ChannelHook]:
+    """The hooks of the enabled channels that have one (imported only when enabled)."""
+    hooks: dict[str, ChannelHook] = {}
+    smpp = config.channels.get("smpp", {})
+    if smpp.get("enabled"):
+        from gateway.channels.smpp.intake import SmsIntake
+
+        hooks["sms"] = SmsIntake.from_config(config)
+    return hooks
+
+
 class Intake:
     def __init__(
         self,
@@ -83,6 +107,7 @@ class Intake:
         self.tz = ZoneInfo(config.city.timezone)
         self.on_stored = on_stored  # metrics and deadline timer; called on the reactor thread
         self.worker: Any = None  # gateway.store.worker.IntakeWorker, when reports go there
+        self.hooks = channel_hooks(config)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)
@@ -120,6 +145,9 @@ class Intake:
         incidents only, never the events or deadlines a batch holds back."""
         conn = ctx.conn
         self.validate(report)
+        hook = self.hooks.get(report.channel)
+        if hook is not None:
+            report = hook.resolve(conn, report, now)
         known = _KNOWN.execute(
             conn, {"channel": report.channel, "external_id": report.external_id}
         ).fetchone()
@@ -147,8 +175,12 @@ class Intake:
                 now,
                 row["drill"],
             )
-            return Receipt(receipt, row["number"], row["state"], duplicate=False, attached=True)
-        return self._open_incident(ctx, report, now)
+            stored = Receipt(receipt, row["number"], row["state"], duplicate=False, attached=True)
+        else:
+            stored = self._open_incident(ctx, report, now)
+        if hook is not None:
+            hook.stored(ctx, report, stored, now)
+        return stored
 
     store.reads_no_pending = True  # type: ignore[attr-defined]
 

@@ -8,11 +8,19 @@ thread never touches the database.
 
 If anything in a batch raises, the batch is rolled back and each function is run again
 alone, so one bad request cannot fail its neighbours.
+
+SQLite: the writers (this one, and the intake worker's) never checkpoint the WAL
+themselves (`wal_autocheckpoint=0`): SQLite's automatic checkpoint runs inside the commit
+that crosses 1,000 pages, copying them into the database file and syncing it while every
+acknowledgement behind that commit waits. A `Checkpointer` thread does it instead, once a
+second, PASSIVE (it never waits for a writer nor makes one wait). Measured with
+bench/sms.py: p99 of the SMS intake at 1,000 messages/s went from 24–27 ms to 19–20 ms.
 """
 
 from __future__ import annotations
 
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, exc, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    exc,
+    make_url,
+    select,
+    update,
+)
 from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.logger import Logger
@@ -72,6 +90,8 @@ def make_engine(url: str, *, writer: bool, busy_timeout_ms: int = 5000) -> Engin
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            if writer:  # the Checkpointer's job (see the module's docstring)
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -199,6 +219,7 @@ class Database:
         self._committer = GroupCommitter(self.write_engine)
         self._thread: threading.Thread | None = None
         self._readers = ThreadPool(minthreads=1, maxthreads=readers, name="alarmgw-db-read")
+        self._checkpointer = Checkpointer(url) if url.startswith("sqlite") else None
         self._accepting = False
 
     # -- life cycle -----------------------------------------------------------
@@ -216,6 +237,8 @@ class Database:
         self._readers.start()
         self._thread = threading.Thread(target=self._run, name="alarmgw-db-writer", daemon=True)
         self._thread.start()
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         self._accepting = True
 
     def stop(self) -> defer.Deferred[None]:
@@ -227,6 +250,8 @@ class Database:
         def _join() -> None:
             if thread is not None:
                 thread.join()
+            if self._checkpointer is not None:
+                self._checkpointer.stop()
             self.write_engine.dispose()
             self.read_engine.dispose()
 
@@ -302,6 +327,38 @@ class Database:
                 elif _is_bug(value):
                     log.failure("Write failed", Failure(value))
                 self.reactor.callFromThread(job.deferred.errback, Failure(value))
+
+
+class Checkpointer:
+    """Checkpoints an SQLite database's WAL every `interval` seconds (PASSIVE), on a
+    connection and thread of its own."""
+
+    def __init__(self, url: str, interval: float = 1.0) -> None:
+        self.path = make_url(url).database or ""
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="alarmgw-db-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, timeout=1.0, isolation_level=None)
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as e:
+                    log.warn("WAL checkpoint failed: {error}", error=e)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
 
 
 class GroupCommitter:

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
 from gateway.errors import NotFound
 from gateway.report import format_utc
 from gateway.store.db import WriteContext
+from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports, sms_out, sms_out_parts, sms_parts
 from gateway.workflow import records
 from gateway.workflow.machine import Actor, EventDraft
@@ -32,18 +33,20 @@ FINAL = ("delivered", "undelivered", "gave_up")
 # -- idempotency --------------------------------------------------------------------------
 
 
+_EARLIER = Prepared(
+    select(reports.c.external_id).where(
+        reports.c.channel == bindparam("channel"),
+        reports.c.external_id >= bindparam("lo"),
+        reports.c.external_id < bindparam("hi"),
+    )
+)
+
+
 def earlier_ids(conn: Connection, lo: str, hi: str) -> list[str]:
     """External ids of SMS reports in [lo, hi): those of one content key (see
     `gateway.channels.smpp.keys.id_range`), found through the (channel, external_id) index."""
-    return list(
-        conn.execute(
-            select(reports.c.external_id).where(
-                reports.c.channel == CHANNEL,
-                reports.c.external_id >= lo,
-                reports.c.external_id < hi,
-            )
-        ).scalars()
-    )
+    rows = _EARLIER.execute(conn, {"channel": CHANNEL, "lo": lo, "hi": hi}).fetchall()
+    return [r[0] for r in rows]
 
 
 # -- parts of concatenated messages -------------------------------------------------------
@@ -79,12 +82,17 @@ def drop_parts(ctx: WriteContext, source: str, dest: str, ref: int, total: int) 
 # -- sending --------------------------------------------------------------------------------
 
 
-def incident_ref(conn: Connection, number: str) -> Any:
-    return conn.execute(
-        select(incidents.c.id, incidents.c.number, incidents.c.drill, incidents.c.state).where(
-            incidents.c.number == number
-        )
-    ).first()
+_INCIDENT = Prepared(
+    select(incidents.c.id, incidents.c.drill).where(incidents.c.number == bindparam("number"))
+)
+_DEDUPE = Prepared(select(sms_out.c.id).where(sms_out.c.dedupe == bindparam("dedupe")))
+_QUEUE = Prepared(
+    sms_out.insert(),
+    keys=[
+        "incident_id", "kind", "number", "text", "dedupe", "ref", "parts", "status",
+        "attempts", "next_at", "actor", "drill", "created_at", "updated_at",
+    ],
+)  # fmt: skip
 
 
 def queue(
@@ -98,40 +106,40 @@ def queue(
     dedupe: str | None,
     now: datetime,
     actor: Actor | None = None,
-) -> int | None:
-    """Queue one SMS to `to` about incident `number`; None when `dedupe` was queued before.
-    A call-taker's reply goes to the audit log at once (who wrote what)."""
+) -> bool:
+    """Queue one SMS to `to` about incident `number`; False when `dedupe` was queued
+    before. A call-taker's reply goes to the audit log at once (who wrote what). On the
+    intake path (a receipt reply with each new report): prepared statements only."""
     conn = ctx.conn
-    if dedupe is not None:
-        known = conn.execute(select(sms_out.c.id).where(sms_out.c.dedupe == dedupe)).first()
-        if known is not None:
-            return None
-    inc = incident_ref(conn, number)
+    if dedupe is not None and _DEDUPE.execute(conn, {"dedupe": dedupe}).fetchone() is not None:
+        return False
+    inc = _INCIDENT.execute(conn, {"number": number}).fetchone()
     if inc is None:
         raise NotFound(f"incident {number} not found")
-    result = conn.execute(
-        insert(sms_out).values(
-            incident_id=inc.id,
-            kind=kind,
-            number=to,
-            text=text,
-            dedupe=dedupe,
-            ref=ref,
-            parts=parts,
-            status="pending",
-            attempts=0,
-            next_at=now,
-            actor=actor.user if actor else None,
-            drill=inc.drill,
-            created_at=now,
-            updated_at=now,
-        )
+    incident_id, drill = inc[0], bool(inc[1])
+    _QUEUE.execute(
+        conn,
+        {
+            "incident_id": incident_id,
+            "kind": kind,
+            "number": to,
+            "text": text,
+            "dedupe": dedupe,
+            "ref": ref,
+            "parts": parts,
+            "status": "pending",
+            "attempts": 0,
+            "next_at": now,
+            "actor": actor.user if actor else None,
+            "drill": drill,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    sms_id = result.inserted_primary_key[0]  # type: ignore[index]
     if actor is not None:
         draft = EventDraft("sms_reply", None, None, actor, data={"to": to, "text": text})
-        records.add_event(ctx, inc.id, inc.number, draft, now, inc.drill)
-    return int(sms_id)
+        records.add_event(ctx, incident_id, number, draft, now, drill)
+    return True
 
 
 def any_due(conn: Connection, now: datetime) -> bool:

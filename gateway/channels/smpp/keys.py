@@ -96,6 +96,16 @@ def first_arrival(external: str, key: str) -> float | None:
         return None
 
 
+def parse(external: str) -> tuple[str, int] | None:
+    """(content key, first arrival) of an SMS external id, or None if it is not one."""
+    if not external.startswith(PREFIX) or "@" not in external:
+        return None
+    key, _, stamp = external[len(PREFIX) :].partition("@")
+    if len(key) != 32 or not stamp.isdigit():
+        return None
+    return key, int(stamp)
+
+
 def id_range(key: str) -> tuple[str, str]:
     """For the store's lookup: the external ids of this content key are those in
     ``[lo, hi)`` ("@" is followed by "A" in ASCII, and the key is 32 hex digits, so no other

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -39,9 +39,10 @@ from twisted.logger import Logger
 
 from gateway.channels.smpp import pdu
 from gateway.channels.smpp.concat import Complete, Incomplete, Part, Reassembler
-from gateway.channels.smpp.esme import Bind, BindSettings, SmppUnavailable, SubmitRefused, Token
+from gateway.channels.smpp.esme import Bind, SmppUnavailable, SubmitRefused, Token
 from gateway.channels.smpp.inbound import DeliveryReceipt, Whole, classify
-from gateway.channels.smpp.keys import Concatenation, content_key, external_id, id_range
+from gateway.channels.smpp.keys import PREFIX, Concatenation, content_key
+from gateway.channels.smpp.settings import SmppSettings, citizen_number, fill
 from gateway.channels.smpp.text import BadText, decode, split_for_sending
 from gateway.errors import DomainError
 from gateway.intake import mask_phone
@@ -57,84 +58,8 @@ from gateway.workflow.table import Role
 log = Logger()
 T = TypeVar("T")
 
-DEFAULT_RECEIPT = "【110】您的报警已收到，编号{incident}，请保持手机畅通。情况紧急请直接拨打110。"
-DEFAULT_FOLLOWUP = "【110】补充信息已收到（编号{incident}）。"
-DEFAULT_UPDATES = {
-    "dispatched": "【110】已派警处置您的报警（编号{incident}），请保持手机畅通。",
-    "closed": "【110】您的报警（编号{incident}）已处理完毕。如有新情况请再次报警。",
-}
-DEFAULT_NOTIFY = (
-    "【110指挥中心】警情{incident}（{category}，{priority}级）：{summary} 地址：{address}。"
-    "签收请回复：1 {incident}"
-)
-DEFAULT_ACK = r"^\s*1\s*(?P<incident>\d{6}-\d{8}-\d{6})\s*$"
 MAX_TEXT = 10_000  # report.schema.json's text.maxLength
 BINARY_KEPT = 1024  # octets of an undecodable message kept (hex) in the report
-
-
-@dataclass(frozen=True)
-class SmppSettings:
-    host: str = "127.0.0.1"
-    port: int = 2775
-    system_id: str = ""
-    password: str = ""
-    system_type: str = ""
-    address_range: str = ""
-    addr_ton: int = 0
-    addr_npi: int = 0
-    mode: str = "transceiver"  # or "receiver+transmitter"
-    sessions: int = 1  # binds of that mode (pairs for receiver+transmitter)
-    source_addr: str = "12110"
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    enquire_link: float = 30.0
-    response_timeout: float = 10.0
-    reconnect_max: float = 60.0
-    window: int = 100
-    reassembly_timeout: float = 60.0
-    redelivery_window: float = 86_400.0
-    tps: float = 10.0
-    throttle_pause: float = 1.0
-    send_attempts: int = 5
-    send_retry_seconds: float = 30.0
-    registered_delivery: bool = True
-    drill_numbers: tuple[str, ...] = ()
-    reply_receipt: str = DEFAULT_RECEIPT
-    reply_followup: str = DEFAULT_FOLLOWUP
-    reply_updates: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_UPDATES))
-    notify_text: str = DEFAULT_NOTIFY
-    ack_pattern: str = DEFAULT_ACK
-
-    @classmethod
-    def from_config(cls, raw: Mapping[str, Any]) -> SmppSettings:
-        """`raw` has passed `schemas/config.schema.json` (channels.smpp)."""
-        fields = {k: v for k, v in raw.items() if k != "enabled"}
-        if "drill_numbers" in fields:
-            fields["drill_numbers"] = tuple(fields["drill_numbers"])
-        return cls(**fields)
-
-    def binds(self) -> list[BindSettings]:
-        modes = ["transceiver"] if self.mode == "transceiver" else ["receiver", "transmitter"]
-        return [
-            BindSettings(
-                name=f"{mode[:2] if mode != 'transceiver' else 'trx'}{i}",
-                host=self.host,
-                port=self.port,
-                system_id=self.system_id,
-                password=self.password,
-                mode=mode,  # type: ignore[arg-type]
-                system_type=self.system_type,
-                address_range=self.address_range,
-                addr_ton=self.addr_ton,
-                addr_npi=self.addr_npi,
-                enquire_link=self.enquire_link,
-                response_timeout=self.response_timeout,
-                reconnect_max=self.reconnect_max,
-                window=self.window,
-            )
-            for i in range(self.sessions)
-            for mode in modes
-        ]
 
 
 @dataclass(frozen=True)
@@ -170,16 +95,6 @@ class Message:
         )
 
 
-def citizen_number(source: str) -> str:
-    """The number as the rest of the gateway knows it: +86/86/0086 dropped from a mobile
-    number, so an SMS correlates with a call from the same phone."""
-    for prefix in ("+86", "0086", "86"):
-        rest = source[len(prefix) :]
-        if source.startswith(prefix) and len(rest) == 11 and rest.startswith("1"):
-            return rest
-    return source
-
-
 class NoSmsThread(DomainError):
     kind = "conflict"
 
@@ -197,7 +112,6 @@ class SmppChannel(Service):
         self.reassembler = Reassembler(settings.reassembly_timeout)
         self.ack_re = re.compile(settings.ack_pattern)
         self.duty = _duty_numbers(gw.config.org)
-        self._locks: dict[str, defer.DeferredLock] = {}
         self._coding: dict[tuple[str, str, int, int], int] = {}  # data_coding of each long one
         self._inflight: set[defer.Deferred[Any]] = set()
         self._loops: list[task.LoopingCall] = []
@@ -363,23 +277,13 @@ class SmppChannel(Service):
                 delay = min(5.0, delay * 2)
 
     async def _file(self, msg: Message) -> Receipt:
-        """Intake the message as a report (once, whatever the SMSC redelivers) and queue its
-        receipt reply."""
+        """Intake the message as a report under its provisional external id; the intake
+        hook (`intake.SmsIntake`) folds a redelivery into its first arrival and queues the
+        receipt reply, both in the report's transaction."""
         key = content_key(msg.source, msg.dest, msg.data_coding, msg.raws, msg.concat)
-        lock = self._locks.setdefault(key, defer.DeferredLock())
-        await lock.acquire()
-        try:
-            lo, hi = id_range(key)
-            earlier = await self.gw.db.read(store.earlier_ids, lo, hi)
-            window = timedelta(seconds=self.settings.redelivery_window)
-            report = self.report_of(msg, external_id(key, msg.received_at, earlier, window))
-            receipt: Receipt = await self.gw.submit(report)
-            await self._queue_receipt(report, receipt)
-            return receipt
-        finally:
-            lock.release()
-            if not lock.locked and not lock.waiting:
-                self._locks.pop(key, None)
+        report = self.report_of(msg, f"{PREFIX}{key}@{int(msg.received_at.timestamp())}")
+        receipt: Receipt = await self.gw.submit(report)
+        return receipt
 
     def report_of(self, msg: Message, external: str) -> Report:
         text = msg.text
@@ -411,27 +315,8 @@ class SmppChannel(Service):
             extra=extra,
         )
 
-    async def _queue_receipt(self, report: Report, receipt: Receipt) -> None:
-        """The citizen's receipt (a follow-up one for a message joining an incident). Keyed
-        by the report's receipt: a redelivery queues nothing more, and one whose first
-        arrival was stored but not answered (the gateway died between) is answered now."""
-        s = self.settings
-        template = s.reply_followup if receipt.attached else s.reply_receipt
-        if not template:
-            return
-        text = self._fill(template, receipt.incident, report.drill)
-        await self.queue(
-            receipt.incident,
-            "followup" if receipt.attached else "receipt",
-            report.sender.id,
-            text,
-            dedupe=f"reply:{receipt.receipt}",
-        )
-
     def _fill(self, template: str, incident: str, drill: bool, **more: Any) -> str:
-        local = self.now().astimezone(self.tz)
-        text = template.format_map(_Blank(incident=incident, time=local.strftime("%H:%M"), **more))
-        return f"【演练】{text}" if drill else text
+        return fill(template, incident, drill, self.now(), self.tz, **more)
 
     # -- delivery receipts -------------------------------------------------------------------
 
@@ -453,7 +338,7 @@ class SmppChannel(Service):
         text: str,
         dedupe: str | None = None,
         actor: Actor | None = None,
-    ) -> int | None:
+    ) -> bool:
         self._ref = (self._ref + 1) % 256
         _dc, parts = split_for_sending(text, self._ref)
         return await self.gw.db.write(
@@ -720,13 +605,6 @@ class SmppChannel(Service):
             log.warn("SMPP: acknowledgement by SMS of {n} refused: {e}", n=incident, e=e)
             return
         log.info("SMPP: {n} acknowledged by SMS from {who}", n=incident, who=mask_phone(number))
-
-
-class _Blank(dict[str, Any]):
-    """Template fields not given stay empty rather than failing the send."""
-
-    def __missing__(self, key: str) -> str:
-        return ""
 
 
 def _duty_numbers(org: Any) -> dict[str, frozenset[str]]:

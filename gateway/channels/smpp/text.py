@@ -273,13 +273,15 @@ def split_for_sending(text: str, ref: int) -> tuple[int, list[bytes]]:
     if gsm is not None:  # one septet per octet
         coding, unit_octets, single, part_size = 0, 1, SINGLE_GSM7, PART_GSM7
         whole = gsm
-        units = [encode_gsm7(c) or b"" for c in text]
     else:  # two octets per UTF-16 code unit
         coding, unit_octets, single, part_size = 8, 2, SINGLE_UCS2, PART_UCS2
         whole = encode_ucs2(text)
-        units = [encode_ucs2(c) for c in text]
     if len(whole) // unit_octets <= single:
         return coding, [whole]
+    if coding == 0:
+        units = [encode_gsm7(c) or b"" for c in text]
+    else:
+        units = [encode_ucs2(c) for c in text]
     # Split between characters: an escape pair or a surrogate pair stays in one part.
     chunks: list[bytes] = []
     current = bytearray()
