@@ -193,22 +193,24 @@ def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[di
     return rows
 
 
-def part_sent(ctx: WriteContext, sms_id: int, seq: int, message_id: str) -> None:
-    """The SMSC took part `seq` (1-based) as `message_id`."""
-    conn = ctx.conn
-    known = conn.execute(
-        select(sms_out_parts.c.id).where(sms_out_parts.c.message_id == message_id)
-    ).first()
-    if known is None:
-        conn.execute(
-            insert(sms_out_parts).values(
-                sms_id=sms_id, seq=seq, message_id=message_id, status="sent"
+def _record_parts(conn: Connection, sms_id: int, taken: Sequence[tuple[int, str]]) -> None:
+    """The parts the SMSC took, (seq, message_id) each, so they are not sent again and
+    their delivery receipts find the message."""
+    for seq, message_id in taken:
+        known = conn.execute(
+            select(sms_out_parts.c.id).where(sms_out_parts.c.message_id == message_id)
+        ).first()
+        if known is None:
+            conn.execute(
+                insert(sms_out_parts).values(
+                    sms_id=sms_id, seq=seq, message_id=message_id, status="sent"
+                )
             )
-        )
 
 
-def sent(ctx: WriteContext, sms_id: int, now: datetime) -> None:
+def sent(ctx: WriteContext, sms_id: int, taken: Sequence[tuple[int, str]], now: datetime) -> None:
     conn = ctx.conn
+    _record_parts(conn, sms_id, taken)
     row = _load(conn, sms_id)
     conn.execute(
         update(sms_out)
@@ -226,10 +228,13 @@ def not_sent(
     now: datetime,
     retry_at: datetime | None,
     counts: bool = True,
+    taken: Sequence[tuple[int, str]] = (),
 ) -> str:
     """A failed attempt: due again at `retry_at`, or given up when that is None. A throttled
-    attempt (`counts` False) is due again without counting as one."""
+    attempt (`counts` False) is due again without counting as one. `taken`: the parts the
+    SMSC took before one failed."""
     conn = ctx.conn
+    _record_parts(conn, sms_id, taken)
     row = _load(conn, sms_id)
     attempts = row.attempts + (1 if counts else 0)
     status = "failed" if retry_at is not None else "gave_up"

@@ -558,3 +558,45 @@ def test_kill_9_loses_nothing_acknowledged(smsc: Smsc, gw: GatewayProcess, tmp_p
     assert "stored parts of long messages picked up" in mark.text()
     assert deliver(smsc, long_citizen, udh(5, 2, 2) + ucs2("车牌云A12345"), esm=0x40) == 0
     assert one_report(gw, long_citizen)["text"] == "后备箱里好像有人，车牌云A12345"
+
+
+def test_smsc_unbind_is_answered_and_the_gateway_binds_again(
+    smsc: Smsc, gw: GatewayProcess
+) -> None:
+    before = binds(smsc)
+    smsc.send({"cmd": "unbind"})
+    resp = smsc.wait_event("unbind_resp", 5)
+    assert resp["command_status"] == 0
+    bound(smsc, before)
+    assert deliver(smsc, "13800138014", ucs2("恢复后的短信")) == ESME_ROK
+    assert one_report(gw, "13800138014")["text"] == "恢复后的短信"
+
+
+def test_receiver_and_transmitter_binds(tmp_path: Path) -> None:
+    """mode = receiver+transmitter with two sessions: four binds; a message comes in on a
+    receiver, its receipt reply goes out on a transmitter."""
+    with peer_or_skip(SYSTEM_ID, PASSWORD, deliver_timeout=5.0) as peer:
+        assert peer.port is not None
+        config = sms_config(tmp_path, peer.port)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace(
+                "enquire_link = 1\n",
+                'enquire_link = 1\nmode = "receiver+transmitter"\nsessions = 2\n',
+            ),
+            encoding="utf-8",
+        )
+        g = GatewayProcess(tmp_path / "data", config)
+        g.start()
+        try:
+            wait_for("four binds", lambda: binds(peer) == 4, 20)
+            kinds = sorted(e["command"] for e in peer.events() if e["event"] == "bind")
+            assert kinds == ["bind_receiver"] * 2 + ["bind_transmitter"] * 2
+            sessions = {e["session"]: e["command"] for e in peer.events() if e["event"] == "bind"}
+            citizen = "13800138015"
+            assert deliver(peer, citizen, ucs2("两种绑定")) == ESME_ROK
+            parts = submits(peer, citizen, 2)
+            assert {sessions[p["session"]] for p in parts} == {"bind_transmitter"}
+            assert one_report(g, citizen)["text"] == "两种绑定"
+        finally:
+            assert g.stop() == 0, g.log()

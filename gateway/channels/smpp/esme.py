@@ -337,6 +337,7 @@ class Bind:
             # A command_length that cannot be right: the stream is lost. Say so, then go.
             seq = int.from_bytes(first[12:16], "big")
             self._send(pdu.generic_nack(seq, e.status))
+            self._drain()
             raise
         return first + _recv_exact(sock, h.length - pdu.HEADER_SIZE)
 
@@ -413,14 +414,15 @@ class Bind:
             self.reactor.callFromThread(_fail, d, SubmitRefused(h.status))
 
     def _drain(self, timeout: float = 2.0) -> None:
-        """Let the writer send what is queued (the unbind_resp) before the socket closes."""
+        """Let the writer send what is queued (an unbind_resp, a generic_nack) before the
+        socket closes: until each PDU taken from the queue is written."""
         with self._lock:
             outbox = self._outbox
         if outbox is None:
             return
         deadline = time.monotonic() + timeout
-        while not outbox.empty() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        while outbox.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _teardown(self) -> None:
         was_up, self.up = self.up, False
@@ -465,6 +467,7 @@ class Bind:
                 return
             try:
                 sock.sendall(data)
+                outbox.task_done()
             except OSError as e:
                 log.warn("SMPP {bind}: write failed: {error}", bind=self.settings.name, error=e)
                 try:

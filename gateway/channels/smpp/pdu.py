@@ -127,7 +127,6 @@ class Deliver:
 def parse_deliver_sm(body: bytes) -> Deliver:
     """The body of a deliver_sm (after the header)."""
     r = _Reader(body)
-    sys_err = consts.SMPP_ESME_RSYSERR
     service_type = r.cstring("service_type", 6, consts.SMPP_ESME_RINVSERTYP)
     r.int1("source_addr_ton")
     r.int1("source_addr_npi")
@@ -187,7 +186,9 @@ def parse_deliver_sm(body: bytes) -> Deliver:
         try:
             receipted = raw[:-1].decode("ascii")
         except UnicodeDecodeError:
-            raise PduError(sys_err, "receipted_message_id", "not ASCII") from None
+            raise PduError(
+                consts.SMPP_ESME_RINVOPTPARAMVAL, "receipted_message_id", "not ASCII"
+            ) from None
 
     def number(tag: int) -> int | None:
         raw = tlvs.get(tag)

@@ -321,9 +321,16 @@ class SmppChannel(Service):
     # -- delivery receipts -------------------------------------------------------------------
 
     async def _receipt(self, r: DeliveryReceipt) -> None:
-        status = await self.gw.db.write(
-            store.delivery_receipt, r.message_id, r.stat, r.err, r.done_at, self.now()
-        )
+        """A delivery receipt may overtake the write that records its part's message id
+        (an SMSC can answer at once): an unknown id is looked up again for a while before
+        it counts as not ours."""
+        for delay in (0.2, 0.5, 1.0, 0.0):
+            status = await self.gw.db.write(
+                store.delivery_receipt, r.message_id, r.stat, r.err, r.done_at, self.now()
+            )
+            if status is not None or not delay:
+                break
+            await task.deferLater(self.clock, delay)
         if status is None:
             log.info("SMPP: receipt for a message id not ours: {id}", id=r.message_id)
         self.gw.metrics.sms.labels("receipt", r.stat).inc()
@@ -411,20 +418,24 @@ class SmppChannel(Service):
             self._sending = False
 
     async def _send_one(self, row: Mapping[str, Any]) -> None:
+        """Send one queued SMS. The parts the SMSC took are recorded with the outcome, in
+        one write: few writes on the writer thread, which shares SQLite's write lock with
+        the intake worker (each one can hold an acknowledgement back)."""
         s = self.settings
+        taken: list[tuple[int, str]] = []
         try:
-            await self._submit(row["number"], row["text"], row["ref"], row["sent_parts"], row["id"])
+            await self._submit(row["number"], row["text"], row["ref"], row["sent_parts"], taken)
         except SubmitRefused as e:
             if e.throttled:
-                await self._throttled(row, str(e))
+                await self._throttled(row, str(e), taken)
                 return
-            await self._not_sent(row, str(e))
+            await self._not_sent(row, str(e), taken)
             return
         except SmppUnavailable as e:
-            await self._not_sent(row, str(e))
+            await self._not_sent(row, str(e), taken)
             return
         self._pause = s.throttle_pause
-        await self.gw.db.write(store.sent, row["id"], self.now())
+        await self.gw.db.write(store.sent, row["id"], taken, self.now())
         self.gw.metrics.sms.labels("out", row["kind"]).inc()
         log.info(
             "SMPP: {kind} for {incident} sent to {to}",
@@ -433,7 +444,9 @@ class SmppChannel(Service):
             to=mask_phone(row["number"]),
         )
 
-    async def _throttled(self, row: Mapping[str, Any], error: str) -> None:
+    async def _throttled(
+        self, row: Mapping[str, Any], error: str, taken: list[tuple[int, str]]
+    ) -> None:
         """ESME_RTHROTTLED: the SMSC wants less. Stop sending for a while (doubling up to
         30 s while it keeps saying so); the message is due again then, not counted as an
         attempt."""
@@ -443,16 +456,20 @@ class SmppChannel(Service):
         log.warn("SMPP: throttled by the SMSC; pausing {s:.1f} s", s=self._pause)
         self._pause = min(30.0, self._pause * 2)
         self.gw.metrics.sms.labels("out", "throttled").inc()
-        await self.gw.db.write(store.not_sent, row["id"], error, self.now(), retry, False)
+        await self.gw.db.write(store.not_sent, row["id"], error, self.now(), retry, False, taken)
 
-    async def _not_sent(self, row: Mapping[str, Any], error: str) -> None:
+    async def _not_sent(
+        self, row: Mapping[str, Any], error: str, taken: list[tuple[int, str]]
+    ) -> None:
         s = self.settings
         attempts = row["attempts"] + 1
         retry = None
         if attempts < s.send_attempts:
             delay = s.send_retry_seconds * 2 ** min(attempts - 1, 10) * random.uniform(0.9, 1.1)  # noqa: S311
             retry = self.now() + timedelta(seconds=delay)
-        status = await self.gw.db.write(store.not_sent, row["id"], error, self.now(), retry)
+        status = await self.gw.db.write(
+            store.not_sent, row["id"], error, self.now(), retry, True, taken
+        )
         self.gw.metrics.sms.labels("out", "failed").inc()
         log.warn(
             "SMPP: {kind} for {incident} to {to} not sent ({error}): {status}",
@@ -469,14 +486,14 @@ class SmppChannel(Service):
         text: str,
         ref: int,
         done: set[int] | frozenset[int] = frozenset(),
-        sms_id: int | None = None,
-    ) -> list[str]:
+        taken: list[tuple[int, str]] | None = None,
+    ) -> None:
         """Submit `text` to `to` as one SMS or concatenated parts (UDH, reference `ref`),
-        at no more than `tps` parts a second; parts in `done` were taken before. Returns the
-        SMSC's message ids (recorded per part when `sms_id` is given)."""
+        at no more than `tps` parts a second; parts in `done` were taken before. Each part
+        the SMSC takes is appended to `taken` as (seq, message_id), also when a later one
+        fails."""
         s = self.settings
         data_coding, parts = split_for_sending(text, ref)
-        ids = []
         for seq, body in enumerate(parts, 1):
             if seq in done:
                 continue
@@ -495,10 +512,8 @@ class SmppChannel(Service):
                 short_message=body,
                 registered_delivery=1 if s.registered_delivery else 0,
             )
-            ids.append(message_id)
-            if sms_id is not None:
-                await self.gw.db.write(store.part_sent, sms_id, seq, message_id)
-        return ids
+            if taken is not None:
+                taken.append((seq, message_id))
 
     def _transmitter(self) -> Bind:
         ready = [b for b in self.binds if b.up and b.settings.transmits]
@@ -565,7 +580,7 @@ class SmppChannel(Service):
             self.settings.notify_text,
             row["number"],
             drill,
-            category=row["category"] or "未分类",
+            category=_category_name(self.gw.config, row["category"]),
             priority=row["priority"] or "-",
             summary=(row["summary"] or "").strip()[:60],
             address=location.get("address") or "未知",
@@ -605,6 +620,11 @@ class SmppChannel(Service):
             log.warn("SMPP: acknowledgement by SMS of {n} refused: {e}", n=incident, e=e)
             return
         log.info("SMPP: {n} acknowledged by SMS from {who}", n=incident, who=mask_phone(number))
+
+
+def _category_name(config: Any, code: str | None) -> str:
+    category = config.categories.get(code) if code else None
+    return category.name if category is not None else "未分类"
 
 
 def _duty_numbers(org: Any) -> dict[str, frozenset[str]]:
