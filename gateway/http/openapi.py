@@ -128,6 +128,22 @@ def _extra_components() -> dict[str, Any]:
                 },
             },
         },
+        "SmsQueued": {
+            "type": "object",
+            "required": ["incident", "sms"],
+            "properties": {
+                "incident": _ref("Incident", "/$defs/number"),
+                "sms": {
+                    "type": "object",
+                    "required": ["to", "text", "status"],
+                    "properties": {
+                        "to": {"type": "string"},
+                        "text": {"type": "string"},
+                        "status": {"enum": ["pending"]},
+                    },
+                },
+            },
+        },
         "CurrentCall": {
             "type": "object",
             "required": ["calltaker", "call", "incident", "history"],
@@ -325,9 +341,10 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Incident"), "The incident after the action."),
                     "202": _json(
-                        _ref("CallbackStarted"),
-                        "`callback` only: the call-taker's softphone is ringing; the outcome "
-                        "comes as a `callback_result` event on the incident.",
+                        {"oneOf": [_ref("CallbackStarted"), _ref("SmsQueued")]},
+                        "`callback`: the call-taker's softphone is ringing; the outcome comes "
+                        "as a `callback_result` event on the incident. `reply`: the SMS to the "
+                        "citizen is queued; `sms_sent` and `sms_delivered` events follow.",
                     ),
                     "400": bad_json,
                     "401": unauthorized,

@@ -445,11 +445,31 @@ def test_follow_up_joins_and_reply_action_answers_the_citizen(
     replied = [e for e in doc["events"] if e["action"] == "sms_reply"]
     assert replied and replied[0]["actor"]["user"] == "li.jiejing"
 
-    # Refusals: nothing to say, an incident no citizen texted.
+    # Refusals: nothing to say; a number that never wrote to the incident.
     status, err = gw.request(
         "POST", f"/api/v1/incidents/{number}/actions", {"action": "reply"}, token=calltaker
     )
     assert status == 422 and err["field"] == "text"
+    status, err = gw.request(
+        "POST",
+        f"/api/v1/incidents/{number}/actions",
+        {"action": "reply", "text": "你好", "to": "13999999999"},
+        token=calltaker,
+    )
+    assert status == 422 and err["field"] == "to"
+
+    # The state updates the citizen hears about (reply_updates: dispatched, closed). (Not
+    # to 南坝: its duty phone's notices belong to test_duty_phone_acknowledges_by_sms.)
+    for body in (
+        {"action": "accept", "category": "public_order", "priority": 2},
+        {"action": "dispatch", "unit": "530102520000"},
+    ):
+        status, doc = gw.request(
+            "POST", f"/api/v1/incidents/{number}/actions", body, token=supervisor
+        )
+        assert status == 200, doc
+    (update,) = submits(smsc, citizen, 1)
+    assert text_of([update]) == f"【110】已派警处置您的报警（编号{number}），请保持手机畅通。"
 
 
 def test_duty_phone_acknowledges_by_sms(smsc: Smsc, gw: GatewayProcess, supervisor: str) -> None:
@@ -461,7 +481,7 @@ def test_duty_phone_acknowledges_by_sms(smsc: Smsc, gw: GatewayProcess, supervis
         total = bytes.fromhex(notice[0]["short_message_hex"])[4]
         parts += submits(smsc, DUTY_MOBILE, total - 1)
         shown = text_of(parts)
-    assert number in shown and f"1 {number}" in shown
+    assert number in shown and f"1 {number}" in shown and "治安" in shown
 
     # Someone else's phone cannot acknowledge for the unit.
     assert deliver(smsc, "13900000009", f"1 {number}".encode().hex(), dc=0) == ESME_ROK
