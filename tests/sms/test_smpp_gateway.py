@@ -546,6 +546,18 @@ def test_bad_input_is_refused_and_the_bind_stays_up(
     assert "refused" in gw.log()
 
 
+def test_control_characters_are_replaced_not_refused(smsc: Smsc, gw: GatewayProcess) -> None:
+    """Intake refuses control characters in a report's text; a citizen's SMS with a stray
+    one (a NUL a handset appended, a bell) is still an alarm: filed, each replaced by
+    U+FFFD, the octets kept."""
+    citizen = "13800138016"
+    assert deliver(smsc, citizen, ucs2("救命\x07在3楼\x00")) == ESME_ROK
+    r = one_report(gw, citizen)
+    assert r["text"] == "救命\ufffd在3楼\ufffd"
+    assert r["extra"]["control_characters_replaced"] is True
+    assert bytes.fromhex(r["extra"]["raw_hex"]).decode("utf-16-be") == "救命\x07在3楼\x00"
+
+
 def test_unknown_tlv_is_ignored(smsc: Smsc, gw: GatewayProcess) -> None:
     citizen = "13800138012"
     # user_message_reference and language_indicator: TLVs the gateway does not read.

@@ -60,6 +60,7 @@ T = TypeVar("T")
 
 MAX_TEXT = 10_000  # report.schema.json's text.maxLength
 BINARY_KEPT = 1024  # octets of an undecodable message kept (hex) in the report
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Cc but \t \n \r
 
 
 @dataclass(frozen=True)
@@ -298,6 +299,14 @@ class SmppChannel(Service):
             "dest": msg.dest,
             "data_coding": msg.data_coding,
         }
+        # Intake refuses control characters in a report's text (they break logs and
+        # exports). A citizen's SMS is not refused for a stray one (a NUL some handsets
+        # append, a GSM form feed): each becomes U+FFFD, and the octets are kept.
+        cleaned = _CONTROL.sub("\ufffd", text)
+        if cleaned != text:
+            text = cleaned
+            extra["control_characters_replaced"] = True
+            extra["raw_hex"] = b"".join(msg.raws)[:BINARY_KEPT].hex()
         if msg.concat is not None:
             extra["parts"] = msg.concat.total
         if msg.missing:
