@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from twisted.internet import defer
 from twisted.logger import Logger
 
@@ -75,7 +75,7 @@ class ChannelHook(Protocol):
     redelivery takes its first arrival's), `stored` writes what must commit with a new
     report (SMS: the receipt reply)."""
 
-    def resolve(self, conn: Connection, report: Report, now: datetime) -> Report: ...
+    def resolve(self, ctx: WriteContext, report: Report, now: datetime) -> Report: ...
 
     def stored(
         self, ctx: WriteContext, report: Report, receipt: Receipt, now: datetime
@@ -147,7 +147,7 @@ class Intake:
         self.validate(report)
         hook = self.hooks.get(report.channel)
         if hook is not None:
-            report = hook.resolve(conn, report, now)
+            report = hook.resolve(ctx, report, now)
         known = _KNOWN.execute(
             conn, {"channel": report.channel, "external_id": report.external_id}
         ).fetchone()

@@ -49,18 +49,30 @@ def earlier_ids(conn: Connection, lo: str, hi: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+def incident_of_report(conn: Connection, external: str) -> Any:
+    """(id, number, state, drill) of the incident an SMS report is filed under."""
+    return conn.execute(
+        select(incidents.c.id, incidents.c.number, incidents.c.state, incidents.c.drill)
+        .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+        .where(reports.c.channel == CHANNEL, reports.c.external_id == external)
+    ).first()
+
+
 # -- parts of concatenated messages -------------------------------------------------------
 
 
-def save_part(ctx: WriteContext, part: dict[str, Any]) -> bool:
-    """Store one part; a part already stored (the SMSC redelivered it) is kept as it was.
-    True if it is new."""
+def save_part(ctx: WriteContext, part: dict[str, Any]) -> str:
+    """Store one part: "new"; "same" if that very part is stored (the SMSC redelivered it);
+    "conflict" if another part is stored in its place (the sender reused the reference for
+    another message: the caller files the first one, then stores this)."""
     conn = ctx.conn
     key = and_(*(sms_parts.c[k] == part[k] for k in ("source", "dest", "ref", "total", "seq")))
-    if conn.execute(select(sms_parts.c.id).where(key)).first() is not None:
-        return False
+    stored = conn.execute(select(sms_parts.c.raw, sms_parts.c.data_coding).where(key)).first()
+    if stored is not None:
+        same = bytes(stored.raw) == part["raw"] and stored.data_coding == part["data_coding"]
+        return "same" if same else "conflict"
     conn.execute(insert(sms_parts).values(**part))
-    return True
+    return "new"
 
 
 def load_parts(conn: Connection) -> list[dict[str, Any]]:
@@ -142,6 +154,15 @@ def queue(
     return True
 
 
+def release(ctx: WriteContext, ids: Sequence[int], retry_at: datetime, now: datetime) -> None:
+    """Claimed messages not tried (sending paused): due again at `retry_at`, not counted."""
+    ctx.conn.execute(
+        update(sms_out)
+        .where(sms_out.c.id.in_(list(ids)), sms_out.c.status == "sending")
+        .values(status="pending", next_at=retry_at, updated_at=now)
+    )
+
+
 def any_due(conn: Connection, now: datetime) -> bool:
     return (
         conn.execute(
@@ -165,6 +186,7 @@ def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[di
             .where(sms_out.c.status.in_(("pending", "failed", "sending")), sms_out.c.next_at <= now)
             .order_by(sms_out.c.next_at, sms_out.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL: one node per message
         ).mappings()
     ]
     if not rows:

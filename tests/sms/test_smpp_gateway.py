@@ -632,3 +632,74 @@ def test_receiver_and_transmitter_binds(tmp_path: Path) -> None:
             assert one_report(g, citizen)["text"] == "两种绑定"
         finally:
             assert g.stop() == 0, g.log()
+
+
+def test_same_text_after_the_incident_is_closed_is_a_new_alarm(
+    smsc: Smsc, gw: GatewayProcess, supervisor: str
+) -> None:
+    """The idempotency window folds a redelivery, not a new alarm: once the first message's
+    incident is no longer open, the same words from the same number open a new one."""
+    citizen = "13800138017"
+    assert deliver(smsc, citizen, ucs2("又有人砸车")) == ESME_ROK
+    first = one_report(gw, citizen)["incident"]
+    status, doc = gw.request(
+        "POST",
+        f"/api/v1/incidents/{first}/actions",
+        {"action": "mark_invalid", "reason": "测试：误报"},
+        token=supervisor,
+    )
+    assert status == 200, doc
+    assert deliver(smsc, citizen, ucs2("又有人砸车")) == ESME_ROK
+    got = wait_for(
+        "a second report", lambda: (lambda r: r if len(r) == 2 else None)(reports(gw, citizen))
+    )
+    assert got[1]["incident"] != first
+
+
+def test_reused_reference_files_the_first_message_and_keeps_the_second(
+    smsc: Smsc, gw: GatewayProcess
+) -> None:
+    """Some senders use one concatenation reference for every long message. Message A's
+    second part never comes; message B arrives with A's reference: A is filed at once with
+    its gap marked, and B whole (neither part of B is taken for A's)."""
+    citizen = "13800138018"
+    assert deliver(smsc, citizen, udh(7, 2, 1) + ucs2("甲：门口有人，"), esm=0x40) == 0
+    assert deliver(smsc, citizen, udh(7, 2, 1) + ucs2("乙：有人持刀，"), esm=0x40) == 0
+    assert deliver(smsc, citizen, udh(7, 2, 2) + ucs2("在三楼"), esm=0x40) == 0
+    got = wait_for(
+        "both reports", lambda: (lambda r: r if len(r) == 2 else None)(reports(gw, citizen))
+    )
+    texts = sorted(r["text"] for r in got)
+    assert texts == ["乙：有人持刀，在三楼", "甲：门口有人，[…缺第2段…]"]
+
+
+def test_part_redelivered_after_its_message_was_filed_is_no_new_report(
+    smsc: Smsc, gw: GatewayProcess
+) -> None:
+    citizen = "13800138019"
+    for seq, text in ((1, "车里有个孩子被锁，"), (2, "停车场B2")):
+        assert deliver(smsc, citizen, udh(3, 2, seq) + ucs2(text), esm=0x40) == ESME_ROK
+    assert one_report(gw, citizen)["text"] == "车里有个孩子被锁，停车场B2"
+    # Its answer lost, the SMSC sends part 2 again: acknowledged, and nothing new after the
+    # reassembly timeout (3 s) either.
+    assert deliver(smsc, citizen, udh(3, 2, 2) + ucs2("停车场B2"), esm=0x40) == ESME_ROK
+    time.sleep(4)
+    assert len(reports(gw, citizen)) == 1
+
+
+def test_surrogate_pair_split_between_parts(smsc: Smsc, gw: GatewayProcess) -> None:
+    """A sender that splits an emoji's surrogate pair between two parts: neither part
+    decodes alone, the message does."""
+    citizen = "13800138020"
+    whole = "救命🆘在这".encode("utf-16-be")
+    cut = len("救命".encode("utf-16-be")) + 2  # inside the pair
+    for seq, body in ((1, whole[:cut]), (2, whole[cut:])):
+        assert deliver(smsc, citizen, udh(4, 2, seq) + body.hex(), esm=0x40) == ESME_ROK
+    assert one_report(gw, citizen)["text"] == "救命🆘在这"
+
+
+def test_gbk_data_coding_15(smsc: Smsc, gw: GatewayProcess) -> None:
+    """data_coding 15: GBK, as Chinese operators' gateways (CMPP, SGIP) send it."""
+    citizen = "13800138021"
+    assert deliver(smsc, citizen, "老人走失，穿灰色外套".encode("gbk").hex(), dc=15) == ESME_ROK
+    assert one_report(gw, citizen)["text"] == "老人走失，穿灰色外套"

@@ -209,7 +209,6 @@ def test_data_coding_groups(data_coding: int, data: bytes, text: str | None) -> 
         (0x05, "0x05 (5) is not a supported coding"),
         (0x09, "0x09 (9) is not a supported coding"),
         (0x0E, "0x0e (14) is not a supported coding"),
-        (0x0F, "0x0f (15) is not a supported coding"),
         (0x0C, "0x0c (12) is not a supported coding"),
         (0x1C, "names a reserved alphabet"),
         (0x20, "compressed text is not supported"),

@@ -19,8 +19,8 @@ def test_writers_do_not_checkpoint_and_the_checkpointer_does(tmp_path: Path) -> 
         with engine.begin() as conn:
             conn.execute(text("CREATE TABLE t (x TEXT)"))
         with engine.begin() as conn:
-            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
-            for _ in range(2000):  # > 1,000 pages: SQLite's own threshold
+            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 10_000
+            for _ in range(2000):  # > 1,000 pages (SQLite's default threshold), < 10,000
                 conn.execute(text("INSERT INTO t VALUES (:x)"), {"x": "x" * 2000})
         time.sleep(0.2)
         before = db_file.stat().st_size

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+Reason = Literal["timeout", "evicted", "superseded"]
 MISSING_MARK = "[…缺第{seq}段…]"
 UNDECODABLE_MARK = "[…第{seq}段无法解码…]"
 
@@ -71,7 +72,7 @@ class Incomplete:
     received_at: tuple[datetime, ...]  # of each part that came, in seq order
     parts_seen: int
     parts: tuple[Part, ...]  # those that came, in seq order
-    reason: Literal["timeout", "evicted"]
+    reason: Reason
 
 
 _Key = tuple[str, str, int, int]
@@ -136,12 +137,20 @@ class Reassembler:
         out.extend(_incomplete(k, self._groups.pop(k), "timeout") for k in old)
         return out
 
+    def take(self, source: str, dest: str, ref: int, total: int) -> Incomplete | None:
+        """Give up on one message now (its reference was reused by another, say): what
+        came of it, as `Incomplete` (reason "superseded"), or None if nothing waits."""
+        group = self._groups.pop((source, dest, ref, total), None)
+        return (
+            None if group is None else _incomplete((source, dest, ref, total), group, "superseded")
+        )
+
     def pending(self) -> int:
         """Messages waiting for parts."""
         return len(self._groups)
 
 
-def _incomplete(key: _Key, group: _Group, reason: Literal["timeout", "evicted"]) -> Incomplete:
+def _incomplete(key: _Key, group: _Group, reason: Reason) -> Incomplete:
     source, dest, ref, total = key
     pieces: list[str] = []
     for seq in range(1, total + 1):

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from smpplib import client as smpp_client
-from smpplib import consts, exceptions, smpp
+from smpplib import consts, smpp
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
@@ -179,13 +179,16 @@ class Bind:
     # -- what the channel does (reactor thread) ------------------------------------------
 
     def respond(self, token: Token, status: int) -> None:
-        """deliver_sm_resp for a deliver_sm handed over by `Handler.deliver`."""
+        """deliver_sm_resp for a deliver_sm handed over by `Handler.deliver`. Checked and
+        queued under one lock: an answer meant for a link that is gone never reaches the
+        next one (whose SMSC may reuse the sequence number)."""
         with self._lock:
             if token not in self._unanswered:
                 return  # that link is gone: the SMSC redelivers on the next one
             self._unanswered.discard(token)
+            if self._outbox is not None and token[0] == self._session:
+                self._outbox.put(_response("deliver_sm_resp", token[1], status))
         self._window.release()
-        self._send(_response("deliver_sm_resp", token[1], status))
 
     def submit(self, **fields: Any) -> defer.Deferred[str]:
         """Send a submit_sm; fires with the SMSC's message_id, or fails with SubmitRefused
@@ -223,7 +226,7 @@ class Bind:
         while not self._stopping.is_set():
             try:
                 client = self._bind()
-            except (OSError, exceptions.ConnectionError, exceptions.PDUError) as e:
+            except Exception as e:  # noqa: BLE001 - whatever the SMSC answered, try again later
                 log.warn(
                     "SMPP {bind}: bind to {host}:{port} failed: {error}",
                     bind=self.settings.name,
@@ -304,6 +307,12 @@ class Bind:
             port=self.settings.port,
         )
         self.reactor.callFromThread(self.handler.bind_changed, self, True)
+        if self._stopping.is_set():  # stop() came while we were binding
+            self._send(smpp.make_pdu("unbind", client=self._seq).generate())
+            self._drain()
+            return
+        poller = select.poll()  # not select(): it fails on a descriptor over 1023
+        poller.register(sock, select.POLLIN | select.POLLPRI)
         last_rx = time.monotonic()
         probe_at: float | None = None
         s = self.settings
@@ -319,7 +328,7 @@ class Bind:
                     self._send(smpp.make_pdu("enquire_link", client=self._seq).generate())
                     probe_at = now
                     continue
-            readable, _, _ = select.select([sock], [], [], wait)
+            readable = poller.poll(wait * 1000)
             if self._stopping.is_set() and self._unbound.is_set():
                 return
             if not readable:

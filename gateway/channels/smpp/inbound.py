@@ -107,9 +107,15 @@ def classify(pdu: Inbound, received_at: datetime) -> DeliveryReceipt | Whole | P
         concat, seq = _sar(pdu)
     if not body and concat is None:
         raise BadText(field, "the message is empty")
-    text = decode(body, pdu.data_coding, field=field)
     if concat is None or concat.total == 1:
+        text = decode(body, pdu.data_coding, field=field)
         return Whole(pdu.source, pdu.dest, pdu.data_coding, text, body)
+    try:
+        text = decode(body, pdu.data_coding, field=field)
+    except BadText:
+        # A part alone may not decode (a sender split a surrogate pair, or a GSM escape,
+        # between parts): it is kept as octets, and the whole message decoded when joined.
+        text = None
     return Part(
         source=pdu.source,
         dest=pdu.dest,
@@ -147,6 +153,8 @@ def receipt(pdu: Inbound) -> DeliveryReceipt:
         stat = MESSAGE_STATES.get(pdu.message_state, "UNKNOWN")
     else:
         stat = (fields.get("stat") or "UNKNOWN").upper()
+        if stat not in MESSAGE_STATES.values():
+            stat = "UNKNOWN"  # an SMSC's own word: kept to the known ones (stored, a label)
     return DeliveryReceipt(
         message_id=message_id,
         stat=stat,

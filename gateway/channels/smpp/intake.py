@@ -19,14 +19,17 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection
-
-from gateway.channels.smpp.keys import external_id, id_range, parse
+from gateway.channels.smpp.keys import PREFIX, external_id, id_range, parse
 from gateway.channels.smpp.settings import SmppSettings, fill
 from gateway.channels.smpp.text import split_for_sending
 from gateway.report import Receipt, Report
 from gateway.store.db import WriteContext
+from gateway.workflow import records
 from gateway.workflow import sms as store
+from gateway.workflow.machine import EventDraft
+from gateway.workflow.table import OPEN_STATES
+
+REPEAT_AFTER = 60  # seconds: a "redelivery" later than this is logged on the incident
 
 
 class SmsIntake:
@@ -41,18 +44,35 @@ class SmsIntake:
             SmppSettings.from_config(config.channels["smpp"]), ZoneInfo(config.city.timezone)
         )
 
-    def resolve(self, conn: Connection, report: Report, now: datetime) -> Report:
+    def resolve(self, ctx: WriteContext, report: Report, now: datetime) -> Report:
         parsed = parse(report.external_id)
         if parsed is None:
             return report
-        key, _arrival = parsed
+        key, arrival = parsed
         lo, hi = id_range(key)
-        final = external_id(key, report.received_at, store.earlier_ids(conn, lo, hi), self.window)
-        return (
-            report
-            if final == report.external_id
-            else dataclasses.replace(report, external_id=final)
-        )
+        earlier = store.earlier_ids(ctx.conn, lo, hi)
+        final = external_id(key, report.received_at, earlier, self.window)
+        if final not in earlier:
+            return report  # the first of its kind
+        first = store.incident_of_report(ctx.conn, final)
+        if first is None or first.state not in OPEN_STATES:
+            # The same text again after its incident was closed: a new alarm, not a
+            # redelivery (an SMSC does not keep a message that long past our answer). Its
+            # id must differ from the closed one's, even within the same second.
+            while arrival and f"{PREFIX}{key}@{arrival}" in earlier:
+                arrival += 1
+            return dataclasses.replace(report, external_id=f"{PREFIX}{key}@{arrival}")
+        first_arrival = parse(final)
+        if first_arrival is not None and abs(arrival - first_arrival[1]) > REPEAT_AFTER:
+            # Folded, but not silently: a citizen sending the same words again minutes later
+            # is news for the call-taker (so is an SMSC redelivering that late).
+            draft = EventDraft(
+                "sms_repeat", None, None, store.SMPP, data={"from": report.sender.id}
+            )
+            records.add_event(ctx, first.id, first.number, draft, now, bool(first.drill))
+        if final == report.external_id:
+            return report
+        return dataclasses.replace(report, external_id=final)
 
     def stored(self, ctx: WriteContext, report: Report, receipt: Receipt, now: datetime) -> None:
         s = self.settings

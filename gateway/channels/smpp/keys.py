@@ -20,9 +20,11 @@ that message's external id, so intake answers with the first receipt and stores 
 one outside the window is a new report. `external_id` decides, given the earlier arrivals
 the store knows for that content key.
 
-The consequence, documented for call-takers: an identical SMS from the same number within
-the window is folded into the first (its text is the same, and correlation would attach it
-to the same incident anyway); only its second arrival time is not kept.
+Two limits keep that from swallowing a real alarm (`intake.SmsIntake.resolve`): an
+identical SMS is folded only while the first one's incident is still open (after it is
+closed the same words are a new alarm), and one folded more than a minute after the first
+arrival puts an ``sms_repeat`` event on the incident, so the call-taker sees that the
+citizen (or the SMSC) sent it again.
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +60,7 @@ from gateway.workflow.table import Role
 log = Logger()
 T = TypeVar("T")
 
+FILED_MAX = 100_000  # parts of filed messages remembered, at most
 MAX_TEXT = 10_000  # report.schema.json's text.maxLength
 BINARY_KEPT = 1024  # octets of an undecodable message kept (hex) in the report
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Cc but \t \n \r
@@ -114,6 +117,8 @@ class SmppChannel(Service):
         self.ack_re = re.compile(settings.ack_pattern)
         self.duty = _duty_numbers(gw.config.org)
         self._coding: dict[tuple[str, str, int, int], int] = {}  # data_coding of each long one
+        self._filed: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        self._stopping = False
         self._inflight: set[defer.Deferred[Any]] = set()
         self._loops: list[task.LoopingCall] = []
         self._sending = False
@@ -147,6 +152,7 @@ class SmppChannel(Service):
     @defer.inlineCallbacks
     def stopService(self) -> Any:
         super().stopService()
+        self._stopping = True
         for loop in self._loops:
             if loop.running:
                 loop.stop()
@@ -186,6 +192,9 @@ class SmppChannel(Service):
         self.gw.metrics.smpp_up.labels(bind.settings.name).set(1 if up else 0)
 
     def deliver(self, bind: Bind, token: Token, d: pdu.Deliver, received_at: datetime) -> None:
+        if self._stopping:  # nothing new once stopping: the SMSC redelivers it later
+            bind.respond(token, consts.SMPP_ESME_RX_T_APPN)
+            return
         self._spawn(self._deliver(bind, token, d, received_at))
 
     async def _deliver(self, bind: Bind, token: Token, d: pdu.Deliver, at: datetime) -> None:
@@ -237,8 +246,35 @@ class SmppChannel(Service):
             "raw": part.raw,
             "received_at": part.received_at,
         }
-        await self.gw.db.write(store.save_part, row)
+        if self._was_filed(part):
+            return  # the SMSC redelivered a part of a message already filed
+        outcome = await self.gw.db.write(store.save_part, row)
+        if outcome == "conflict":
+            # The sender reused this reference for another message: what came of the first
+            # is filed now (marked incomplete), then this part starts the second.
+            key = (part.source, part.dest, part.ref, part.total)
+            earlier = self.reassembler.take(*key)
+            if earlier is not None:
+                await self._finish(earlier)
+            else:
+                await self.gw.db.write(store.drop_parts, *key)
+            await self.gw.db.write(store.save_part, row)
         self._reassemble(part, data_coding, self.clock.seconds())
+
+    # The parts of messages filed, for `redelivery_window`: a part the SMSC redelivers
+    # after its message was filed (its deliver_sm_resp was lost) is not a new message.
+    def _remember_filed(self, m: Complete | Incomplete) -> None:
+        now = self.clock.seconds()
+        for p in m.parts:
+            self._filed[_part_key(p)] = now
+        horizon = now - self.settings.redelivery_window
+        while self._filed and (
+            next(iter(self._filed.values())) < horizon or len(self._filed) > FILED_MAX
+        ):
+            self._filed.popitem(last=False)
+
+    def _was_filed(self, part: Part) -> bool:
+        return _part_key(part) in self._filed
 
     def _reassemble(self, part: Part, data_coding: int, now: float) -> None:
         self._coding[(part.source, part.dest, part.ref, part.total)] = data_coding
@@ -263,19 +299,23 @@ class SmppChannel(Service):
         """File a message put together from stored parts, then drop the parts; retried
         while the store is unavailable (the parts are safe in it meanwhile)."""
         delay = 0.1
+        group = (m.source, m.dest, m.ref, m.total)
         while True:
             try:
-                group = (m.source, m.dest, m.ref, m.total)
                 await self._file(Message.of(m, self._coding.get(group, 0)))
                 await self.gw.db.write(store.drop_parts, *group)
                 self._coding.pop(group, None)
+                self._remember_filed(m)
                 return
-            except StoreUnavailable as e:
+            except Exception as e:  # noqa: BLE001 - acknowledged parts are never given up
                 if not self.running:
                     return  # the parts are stored: the next start files them
-                log.warn("SMPP: filing a long message: {e}; retrying", e=e)
+                if isinstance(e, StoreUnavailable):
+                    log.warn("SMPP: filing a long message: {e}; retrying", e=e)
+                else:
+                    log.failure("SMPP: filing a long message failed; retrying")
                 await task.deferLater(self.clock, delay)
-                delay = min(5.0, delay * 2)
+                delay = min(60.0, delay * 2)
 
     async def _file(self, msg: Message) -> Receipt:
         """Intake the message as a report under its provisional external id; the intake
@@ -318,7 +358,7 @@ class SmppChannel(Service):
             channel=store.CHANNEL,
             external_id=external,
             received_at=msg.received_at,
-            sender=Sender("phone", citizen_number(msg.source)),
+            sender=Sender("phone", _CONTROL.sub("?", citizen_number(msg.source))),
             text=text,
             drill=drill,
             extra=extra,
@@ -378,6 +418,8 @@ class SmppChannel(Service):
         text = text.strip()
         if not text:
             raise InvalidReport("text", "the reply is empty")
+        if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+            raise InvalidReport("text", "contains a lone surrogate (not a character)")
         if len(text) > 670:  # ten UCS2 parts
             raise InvalidReport("text", f"{len(text)} characters, at most 670")
         senders = await self.gw.db.read(_sms_senders, number)
@@ -419,10 +461,18 @@ class SmppChannel(Service):
                 return
             lease = self.settings.response_timeout * 10 + 30
             rows = await self.gw.db.write(store.claim, now, 20, lease)
-            for row in rows:
+            for i, row in enumerate(rows):
+                if self.clock.seconds() < self._paused_until:
+                    # Throttled: the rest waits for the pause, not for its lease to run out.
+                    retry = datetime.fromtimestamp(self._paused_until, UTC)
+                    ids = [r["id"] for r in rows[i:]]
+                    await self.gw.db.write(store.release, ids, retry, self.now())
+                    break
                 await self._send_one(row)
         except StoreUnavailable as e:
             log.warn("SMPP: sending deferred: {e}", e=e)
+        except Exception:  # noqa: BLE001 - the loop must go on (its rows' leases run out)
+            log.failure("SMPP: sending failed")
         finally:
             self._sending = False
 
@@ -437,11 +487,15 @@ class SmppChannel(Service):
         except SubmitRefused as e:
             if e.throttled:
                 await self._throttled(row, str(e), taken)
-                return
-            await self._not_sent(row, str(e), taken)
+            else:
+                await self._not_sent(row, str(e), taken)
             return
         except SmppUnavailable as e:
             await self._not_sent(row, str(e), taken)
+            return
+        except Exception as e:  # noqa: BLE001 - one message's fault must not stop the others
+            log.failure("SMPP: sending message {id} failed", id=row["id"])
+            await self._not_sent(row, f"{type(e).__name__}: {e}"[:200], taken)
             return
         self._pause = s.throttle_pause
         await self.gw.db.write(store.sent, row["id"], taken, self.now())
@@ -536,7 +590,12 @@ class SmppChannel(Service):
         tps = self.settings.tps
         while True:
             now = self.clock.seconds()
-            self._tokens = min(max(1.0, tps), self._tokens + (now - self._tokens_at) * tps)
+            if now < self._paused_until:  # throttled meanwhile: wait out the pause first
+                await task.deferLater(self.clock, self._paused_until - now)
+                continue
+            # max(0, …): a clock stepped back must not leave the bucket deep in debt.
+            elapsed = max(0.0, now - self._tokens_at)
+            self._tokens = min(max(1.0, tps), self._tokens + elapsed * tps)
             self._tokens_at = now
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
@@ -552,6 +611,8 @@ class SmppChannel(Service):
             return
         lease = self.settings.response_timeout * 10 + 30
         for c in await self.gw.db.write(claim, now, 10, lease, "sms"):
+            if self.clock.seconds() < self._paused_until:
+                break  # throttled: the rest is due again when its lease runs out
             row = await self.gw.db.read(records.load, c.number)
             text = self._notice_text(row, c.drill)
             self._ref = (self._ref + 1) % 256
@@ -559,9 +620,11 @@ class SmppChannel(Service):
                 await self._submit(c.url, text, self._ref)
                 verdict, outcome = "delivered", Attempt(None, None)
             except SubmitRefused as e:
-                verdict, outcome = "retry", Attempt(None, str(e)[:200])
-                if e.throttled:
+                if e.throttled:  # not the duty phone's fault: not an attempt
                     self._paused_until = self.clock.seconds() + self._pause
+                    self._pause = min(30.0, self._pause * 2)
+                    continue
+                verdict, outcome = "retry", Attempt(None, str(e)[:200])
             except SmppUnavailable as e:
                 verdict, outcome = "retry", Attempt(None, str(e)[:200])
             s = self.settings
@@ -660,6 +723,10 @@ def _sms_senders(conn: Any, number: str) -> list[str]:
         seen.pop(sender, None)
         seen[sender] = None
     return list(seen)
+
+
+def _part_key(p: Part) -> tuple[Any, ...]:
+    return (p.source, p.dest, p.ref, p.total, p.seq, hashlib.sha256(p.raw).digest()[:16])
 
 
 def _part_of(row: Mapping[str, Any]) -> Part:

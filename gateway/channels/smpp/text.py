@@ -72,6 +72,9 @@ _SMPP_CODINGS = {
     0x06: "iso8859-5",
     0x07: "iso8859-8",
     0x08: _UCS2,
+    # Not in SMPP 3.4 (0x0F is reserved there), but what Chinese operators' gateways use
+    # for GBK, after CMPP and SGIP: an SMS reaching 12110 through one is GBK text.
+    0x0F: "gbk",
 }
 
 SINGLE_GSM7 = 160  # septets in one SMS
