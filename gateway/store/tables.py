@@ -261,7 +261,7 @@ sms_out = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
-    Column("kind", String(16), nullable=False),  # receipt | followup | update | reply
+    Column("kind", String(16), nullable=False),  # receipt | followup | update | reply | notice
     Column("number", String(32), nullable=False),
     Column("text", Text, nullable=False),
     Column("dedupe", String(100), unique=True),

@@ -154,6 +154,45 @@ def queue(
     return True
 
 
+def notice_sent(
+    ctx: WriteContext,
+    number: str,
+    to: str,
+    text: str,
+    ref: int,
+    taken: Sequence[tuple[int, str]],
+    now: datetime,
+) -> None:
+    """A duty phone's notice the SMSC took (the outbox's delivery row records the attempt):
+    on the incident's SMS thread, its parts' delivery receipts matched like any other."""
+    conn = ctx.conn
+    inc = _INCIDENT.execute(conn, {"number": number}).fetchone()
+    if inc is None:
+        return
+    result = conn.execute(
+        insert(sms_out).values(
+            incident_id=inc[0],
+            kind="notice",
+            number=to,
+            text=text,
+            ref=ref,
+            parts=max(1, len(taken)),
+            status="sent",
+            attempts=1,
+            next_at=now,
+            drill=bool(inc[1]),
+            created_at=now,
+            sent_at=now,
+            updated_at=now,
+        )
+    )
+    sms_id = result.inserted_primary_key[0]  # type: ignore[index]
+    _record_parts(conn, sms_id, taken)
+    row = _load(conn, sms_id)
+    ids = [message_id for _seq, message_id in taken]
+    _event(ctx, row, "sms_sent", {"kind": "notice", "to": to, "message_ids": ids}, now)
+
+
 def release(ctx: WriteContext, ids: Sequence[int], retry_at: datetime, now: datetime) -> None:
     """Claimed messages not tried (sending paused): due again at `retry_at`, not counted."""
     ctx.conn.execute(

@@ -498,6 +498,16 @@ def test_duty_phone_acknowledges_by_sms(smsc: Smsc, gw: GatewayProcess, supervis
     ack = [e for e in doc["events"] if e["action"] == "acknowledge"][-1]
     assert ack["actor"]["user"] == f"sms:{DUTY_MOBILE}" and ack["actor"]["unit"] == NANBA
     assert [d["status"] for d in doc["deliveries"] if d["kind"] == "sms"] == ["delivered"]
+    # The notice is on the incident's SMS thread; its delivery receipts land there too.
+    for p in parts:
+        smsc.send({"cmd": "receipt", "message_id": p["message_id"], "stat": "DELIVRD"})
+    doc = wait_for(
+        "the notice's delivery",
+        lambda: (lambda d: d if [m["status"] for m in d["sms"]] == ["delivered"] else None)(
+            incident(gw, supervisor, number)
+        ),
+    )
+    assert doc["sms"][0]["kind"] == "notice" and doc["sms"][0]["to"] == DUTY_MOBILE
     assert reports(gw, DUTY_MOBILE) == []  # an acknowledgement is not an alarm
 
 

@@ -616,8 +616,12 @@ class SmppChannel(Service):
             row = await self.gw.db.read(records.load, c.number)
             text = self._notice_text(row, c.drill)
             self._ref = (self._ref + 1) % 256
+            taken: list[tuple[int, str]] = []
             try:
-                await self._submit(c.url, text, self._ref)
+                await self._submit(c.url, text, self._ref, taken=taken)
+                await self.gw.db.write(
+                    store.notice_sent, c.number, c.url, text, self._ref, taken, self.now()
+                )
                 verdict, outcome = "delivered", Attempt(None, None)
             except SubmitRefused as e:
                 if e.throttled:  # not the duty phone's fault: not an attempt
