@@ -135,8 +135,10 @@ class SmppChannel(Service):
     def startService(self) -> Any:
         super().startService()
         rows = yield self.gw.db.read(store.load_parts)
+        # Each waits a whole reassembly_timeout from now, not from its first part: the SMSC
+        # redelivers the parts we never acknowledged once we are bound again.
         for row in rows:
-            self._reassemble(_part_of(row), row["data_coding"], row["received_at"].timestamp())
+            self._reassemble(_part_of(row), row["data_coding"], self.clock.seconds())
         if rows:
             log.info("SMPP: {n} stored parts of long messages picked up", n=len(rows))
         for b in self.binds:
