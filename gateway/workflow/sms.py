@@ -363,6 +363,23 @@ def delivery_receipt(
     return status
 
 
+def senders(conn: Connection, number: str) -> list[str]:
+    """The numbers that wrote to incident `number` by SMS, the latest last."""
+    prefix = "phone:"
+    rows = conn.execute(
+        select(reports.c.sender_key)
+        .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+        .where(incidents.c.number == number, reports.c.channel == CHANNEL)
+        .order_by(reports.c.received_at)
+    ).scalars()
+    seen: dict[str, None] = {}
+    for key in rows:
+        sender = key.removeprefix(prefix)
+        seen.pop(sender, None)
+        seen[sender] = None
+    return list(seen)
+
+
 def thread(conn: Connection, incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     """The SMS sent about each incident, oldest first (the citizen's own are its reports)."""
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in incident_ids}

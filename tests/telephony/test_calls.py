@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -32,7 +32,6 @@ from tests.peers.gateway import (
 from tests.peers.sipp_peers import Sipp
 from tests.peers.tcpcut import TcpCut
 
-T = TypeVar("T")
 NANBA = "530102510000"  # 南坝派出所 in the sample city
 DUTY_PHONE = "87100001"
 

@@ -39,6 +39,7 @@ class Part:
     text: str | None
     raw: bytes
     received_at: datetime
+    data_coding: int = 0  # of `raw` (the parts of one message share it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,7 +137,6 @@ class Bind:
         self.handler = handler
         self.reactor = reactor
         self.up = False
-        self.binds = 0  # successful binds so far (tests and logs)
         self._seq = _Sequence()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -298,7 +297,6 @@ class Bind:
         )
         writer.start()
         self.up = True
-        self.binds += 1
         log.info(
             "SMPP {bind}: bound as {mode} to {host}:{port}",
             bind=self.settings.name,

@@ -125,6 +125,7 @@ def classify(pdu: Inbound, received_at: datetime) -> DeliveryReceipt | Whole | P
         text=text,
         raw=body,
         received_at=received_at,
+        data_coding=pdu.data_coding,
     )
 
 

@@ -89,13 +89,10 @@ def external_id(
 
 def first_arrival(external: str, key: str) -> float | None:
     """The epoch seconds an external id of this content key was first seen, or None."""
-    head = f"{PREFIX}{key}@"
-    if not external.startswith(head):
+    parsed = parse(external)
+    if parsed is None or parsed[0] != key:
         return None
-    try:
-        return float(int(external[len(head) :]))
-    except ValueError:
-        return None
+    return float(parsed[1])
 
 
 def parse(external: str) -> tuple[str, int] | None:

@@ -7,8 +7,8 @@
   ESME_RX_T_APPN (the SMSC redelivers); what can never be read answers ESME_RX_P_APPN.
 - **Idempotency**: SMPP gives a message no stable id, so its report's external id comes
   from its content (`keys`): a redelivery finds the first arrival's id and intake stores
-  nothing. Filings of one content key run one after another, so two redeliveries racing
-  on two binds cannot both be new.
+  nothing. That lookup runs in the writer's transaction (`intake.SmsIntake`), so two
+  redeliveries racing on two binds cannot both be new.
 - **Long messages** are put together in any order (`concat`); a message still missing a
   part after `reassembly_timeout` is filed with what came, marked incomplete. Parts live in
   the store until their message is a report, so a restart loses none.
@@ -30,11 +30,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from smpplib import consts
-from sqlalchemy import select
 from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -51,14 +50,12 @@ from gateway.intake import mask_phone
 from gateway.notify.webhook import Attempt, Backoff, any_due, claim, record_attempt
 from gateway.report import InvalidReport, Receipt, Report, Sender
 from gateway.store.db import StoreUnavailable
-from gateway.store.tables import incidents, reports
 from gateway.workflow import records
 from gateway.workflow import sms as store
 from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
 
 log = Logger()
-T = TypeVar("T")
 
 FILED_MAX = 100_000  # parts of filed messages remembered, at most
 MAX_TEXT = 10_000  # report.schema.json's text.maxLength
@@ -80,7 +77,8 @@ class Message:
     missing: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, m: Complete | Incomplete, dc: int) -> Message:
+    def of(cls, m: Complete | Incomplete) -> Message:
+        dc = m.parts[0].data_coding
         text = m.text
         if isinstance(m, Complete) and text is None:
             try:  # a surrogate pair split across parts decodes once they are joined
@@ -116,7 +114,6 @@ class SmppChannel(Service):
         self.reassembler = Reassembler(settings.reassembly_timeout)
         self.ack_re = re.compile(settings.ack_pattern)
         self.duty = _duty_numbers(gw.config.org)
-        self._coding: dict[tuple[str, str, int, int], int] = {}  # data_coding of each long one
         self._filed: OrderedDict[tuple[Any, ...], float] = OrderedDict()
         self._stopping = False
         self._inflight: set[defer.Deferred[Any]] = set()
@@ -127,6 +124,7 @@ class SmppChannel(Service):
         self._paused_until = 0.0
         self._pause = settings.throttle_pause
         self._ref = random.randrange(256)  # noqa: S311 - a concatenation reference
+        self._next = -1  # the transmitter used last (round robin)
         gw.action_listeners.append(self._after_action)
 
     # -- life cycle ----------------------------------------------------------------------
@@ -138,7 +136,7 @@ class SmppChannel(Service):
         # Each waits a whole reassembly_timeout from now, not from its first part: the SMSC
         # redelivers the parts we never acknowledged once we are bound again.
         for row in rows:
-            self._reassemble(_part_of(row), row["data_coding"], self.clock.seconds())
+            self._reassemble(_part_of(row), self.clock.seconds())
         if rows:
             log.info("SMPP: {n} stored parts of long messages picked up", n=len(rows))
         for b in self.binds:
@@ -168,10 +166,6 @@ class SmppChannel(Service):
             if timeout.active():
                 timeout.cancel()
         yield defer.DeferredList([b.stop() for b in self.binds], consumeErrors=True)
-
-    @property
-    def up(self) -> bool:
-        return any(b.up for b in self.binds)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)
@@ -207,7 +201,7 @@ class SmppChannel(Service):
                 await self._receipt(item)
                 outcome = "receipt"
             elif isinstance(item, Part):
-                await self._part(item, d.inbound.data_coding)
+                await self._part(item)
                 outcome = "part"
             else:
                 outcome = await self._whole(item, at)
@@ -237,19 +231,19 @@ class SmppChannel(Service):
         receipt = await self._file(msg)
         return "duplicate" if receipt.duplicate else "stored"
 
-    async def _part(self, part: Part, data_coding: int) -> None:
+    async def _part(self, part: Part) -> None:
+        if self._was_filed(part):
+            return  # the SMSC redelivered a part of a message already filed
         row = {
             "source": part.source,
             "dest": part.dest,
             "ref": part.ref,
             "total": part.total,
             "seq": part.seq,
-            "data_coding": data_coding,
+            "data_coding": part.data_coding,
             "raw": part.raw,
             "received_at": part.received_at,
         }
-        if self._was_filed(part):
-            return  # the SMSC redelivered a part of a message already filed
         outcome = await self.gw.db.write(store.save_part, row)
         if outcome == "conflict":
             # The sender reused this reference for another message: what came of the first
@@ -261,7 +255,7 @@ class SmppChannel(Service):
             else:
                 await self.gw.db.write(store.drop_parts, *key)
             await self.gw.db.write(store.save_part, row)
-        self._reassemble(part, data_coding, self.clock.seconds())
+        self._reassemble(part, self.clock.seconds())
 
     # The parts of messages filed, for `redelivery_window`: a part the SMSC redelivers
     # after its message was filed (its deliver_sm_resp was lost) is not a new message.
@@ -278,8 +272,7 @@ class SmppChannel(Service):
     def _was_filed(self, part: Part) -> bool:
         return _part_key(part) in self._filed
 
-    def _reassemble(self, part: Part, data_coding: int, now: float) -> None:
-        self._coding[(part.source, part.dest, part.ref, part.total)] = data_coding
+    def _reassemble(self, part: Part, now: float) -> None:
         complete = self.reassembler.add(part, now)
         if complete is not None:
             self._spawn(self._finish(complete))
@@ -304,9 +297,8 @@ class SmppChannel(Service):
         group = (m.source, m.dest, m.ref, m.total)
         while True:
             try:
-                await self._file(Message.of(m, self._coding.get(group, 0)))
+                await self._file(Message.of(m))
                 await self.gw.db.write(store.drop_parts, *group)
-                self._coding.pop(group, None)
                 self._remember_filed(m)
                 return
             except Exception as e:  # noqa: BLE001 - acknowledged parts are never given up
@@ -344,18 +336,19 @@ class SmppChannel(Service):
         # Intake refuses control characters in a report's text (they break logs and
         # exports). A citizen's SMS is not refused for a stray one (a NUL some handsets
         # append, a GSM form feed): each becomes U+FFFD, and the octets are kept.
+        kept = b"".join(msg.raws)[:BINARY_KEPT].hex()
         cleaned = _CONTROL.sub("\ufffd", text)
         if cleaned != text:
             text = cleaned
             extra["control_characters_replaced"] = True
-            extra["raw_hex"] = b"".join(msg.raws)[:BINARY_KEPT].hex()
+            extra["raw_hex"] = kept
         if msg.concat is not None:
             extra["parts"] = msg.concat.total
         if msg.missing:
             extra["incomplete"] = True
             extra["missing_parts"] = list(msg.missing)
         if msg.text is None:
-            extra["binary_hex"] = b"".join(msg.raws)[:BINARY_KEPT].hex()
+            extra["binary_hex"] = kept
         return Report(
             channel=store.CHANNEL,
             external_id=external,
@@ -424,7 +417,7 @@ class SmppChannel(Service):
             raise InvalidReport("text", "contains a lone surrogate (not a character)")
         if len(text) > 670:  # ten UCS2 parts
             raise InvalidReport("text", f"{len(text)} characters, at most 670")
-        senders = await self.gw.db.read(_sms_senders, number)
+        senders = await self.gw.db.read(store.senders, number)
         if not senders:
             raise NoSmsThread(f"incident {number} has no SMS from a citizen to answer")
         if to is not None and to not in senders:
@@ -441,7 +434,7 @@ class SmppChannel(Service):
             return
 
         async def updates() -> None:
-            senders = await self.gw.db.read(_sms_senders, number)
+            senders = await self.gw.db.read(store.senders, number)
             for to in senders:
                 text = self._fill(template, number, bool(doc.get("drill")))
                 await self.queue(
@@ -515,13 +508,17 @@ class SmppChannel(Service):
         """ESME_RTHROTTLED: the SMSC wants less. Stop sending for a while (doubling up to
         30 s while it keeps saying so); the message is due again then, not counted as an
         attempt."""
-        now = self.clock.seconds()
-        self._paused_until = now + self._pause
-        retry = datetime.fromtimestamp(self._paused_until, UTC)
+        retry = self._pause_sending()
+        await self.gw.db.write(store.not_sent, row["id"], error, self.now(), retry, False, taken)
+
+    def _pause_sending(self) -> datetime:
+        """Stop sending for the current pause (doubled for next time, up to 30 s); returns
+        when sending resumes."""
+        self._paused_until = self.clock.seconds() + self._pause
         log.warn("SMPP: throttled by the SMSC; pausing {s:.1f} s", s=self._pause)
         self._pause = min(30.0, self._pause * 2)
         self.gw.metrics.sms.labels("out", "throttled").inc()
-        await self.gw.db.write(store.not_sent, row["id"], error, self.now(), retry, False, taken)
+        return datetime.fromtimestamp(self._paused_until, UTC)
 
     async def _not_sent(
         self, row: Mapping[str, Any], error: str, taken: list[tuple[int, str]]
@@ -584,7 +581,7 @@ class SmppChannel(Service):
         ready = [b for b in self.binds if b.up and b.settings.transmits]
         if not ready:
             raise SmppUnavailable("no bind is up to send")
-        self._next = (getattr(self, "_next", -1) + 1) % len(ready)
+        self._next = (self._next + 1) % len(ready)
         return ready[self._next]
 
     async def _token(self) -> None:
@@ -627,8 +624,7 @@ class SmppChannel(Service):
                 verdict, outcome = "delivered", Attempt(None, None)
             except SubmitRefused as e:
                 if e.throttled:  # not the duty phone's fault: not an attempt
-                    self._paused_until = self.clock.seconds() + self._pause
-                    self._pause = min(30.0, self._pause * 2)
+                    self._pause_sending()
                     continue
                 verdict, outcome = "retry", Attempt(None, str(e)[:200])
             except SmppUnavailable as e:
@@ -715,22 +711,6 @@ def _duty_numbers(org: Any) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in out.items()}
 
 
-def _sms_senders(conn: Any, number: str) -> list[str]:
-    """The numbers that wrote to an incident by SMS, the latest last."""
-    rows = conn.execute(
-        select(reports.c.doc)
-        .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
-        .where(incidents.c.number == number, reports.c.channel == store.CHANNEL)
-        .order_by(reports.c.received_at)
-    ).scalars()
-    seen: dict[str, None] = {}
-    for doc in rows:
-        sender = doc["sender"]["id"]
-        seen.pop(sender, None)
-        seen[sender] = None
-    return list(seen)
-
-
 def _part_key(p: Part) -> tuple[Any, ...]:
     return (p.source, p.dest, p.ref, p.total, p.seq, hashlib.sha256(p.raw).digest()[:16])
 
@@ -749,4 +729,5 @@ def _part_of(row: Mapping[str, Any]) -> Part:
         text=text,
         raw=row["raw"],
         received_at=row["received_at"],
+        data_coding=row["data_coding"],
     )
