@@ -1,33 +1,54 @@
-"""The gateway assembled: store → intake worker → deadline timer → notifiers → channels
-(web first). They start in that order and stop in the reverse one.
+"""The gateway assembled: store → intake worker → deadline timer → notifiers → HTTP →
+channels (web first). They start in that order and stop in the reverse one.
 
 `build(config, data_dir, ...)` returns the top service; `gateway.tap` hands it to twistd.
-The core never imports a channel module at import time of its own: the channels are
-listed here, in the one place that wires the application together.
+The channels are the enabled declarations of the configuration (`gateway.discovery`): this
+module loops over them and knows none by name.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
+from zoneinfo import ZoneInfo
 
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Connection
 from twisted.application import service
-from twisted.internet import defer, endpoints
+from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.logger import Logger
-from twisted.web import server
+from twisted.web import resource
 
+from gateway.channel import Channel, resolve
 from gateway.config import Config
+from gateway.http.incidents import CoreRoutes
+from gateway.http.resource import ApiResource, Route, route
+from gateway.http.site import WebService, make_site
 from gateway.intake import Intake
 from gateway.metrics import Metrics
+from gateway.notify.outbox import Outbox
+from gateway.notify.webhook import WebhookNotifier
+from gateway.orgtree import OrgTree
 from gateway.report import Receipt, Report
 from gateway.service import AsyncMultiService
-from gateway.store.db import Database, StoreUnavailable, sqlite_url
+from gateway.store.db import Database, StoreUnavailable, WriteContext, sqlite_url
+from gateway.workflow.documents import Documents
+from gateway.workflow.machine import Actor
 from gateway.workflow.service import Workflow
 
 log = Logger()
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class StartupError(Exception):
+    """The gateway cannot start (a port in use, …): one line for the operator."""
 
 
 class StoreService(service.Service):
@@ -107,71 +128,20 @@ class DeadlineTimer(service.Service):
         self._schedule(delay)
 
 
-class _Site(server.Site):
-    """Answers go out at once (TCP_NODELAY): a 201 is one small write, and Nagle's
-    algorithm with the client's delayed ACK could hold it back for up to 40 ms."""
-
-    def buildProtocol(self, addr: Any) -> Any:
-        proto = super().buildProtocol(addr)
-        make = proto.makeConnection
-
-        def makeConnection(transport: Any) -> None:
-            if hasattr(transport, "setTcpNoDelay"):
-                transport.setTcpNoDelay(True)
-            make(transport)
-
-        proto.makeConnection = makeConnection
-        return proto
-
-
-class WebService(service.Service):
-    name = "web"  # type: ignore[assignment]
-
-    def __init__(self, gw: Gateway, endpoint: str) -> None:
-        self.gw = gw
-        self.endpoint = endpoint
-        self.port: Any = None
-
-    @defer.inlineCallbacks
-    def startService(self) -> Any:
-        service.Service.startService(self)
-        from gateway.http.api import ApiResource, LimitedRequest
-
-        site = _Site(ApiResource(self.gw))
-        max_body = self.gw.config.http.max_body
-
-        class _Request(LimitedRequest):
-            pass
-
-        _Request.max_body = max_body
-        site.requestFactory = _Request
-        site.displayTracebacks = False
-        ep = endpoints.serverFromString(self.gw.reactor, self.endpoint)
-        self.port = yield ep.listen(site)
-        addr = self.port.getHost()
-        log.info("HTTP on http://{host}:{port}/", host=addr.host, port=addr.port)
-
-    def stopService(self) -> Any:
-        service.Service.stopService(self)
-        if self.port is not None:
-            return self.port.stopListening()
-        return None
-
-
 @dataclass
 class Gateway:
-    """The running parts that channels and the HTTP API talk to."""
+    """The running core: what the HTTP API and, through their contexts, the channels use."""
 
     config: Config
     db: Database
     intake: Intake
     workflow: Workflow
+    documents: Documents
     metrics: Metrics
     reactor: Any
     clock: Any
     timer: DeadlineTimer | None = None
-    phone: Any = None  # the AMI channel, when [channels.ami] is enabled
-    sms: Any = None  # the SMPP channel, when [channels.smpp] is enabled
+    services: dict[str, service.Service] = field(default_factory=dict)  # by channel code
     # Called after each workflow action that committed: (incident number, action, document).
     action_listeners: list[Callable[[str, str, dict[str, Any]], None]] = field(default_factory=list)
 
@@ -192,52 +162,160 @@ class Gateway:
         return d.addCallbacks(counted, failed)
 
     def act(
-        self, number: str, action: str, actor: Any, params: dict[str, Any]
+        self, number: str, action: str, actor: Actor, params: dict[str, Any]
     ) -> defer.Deferred[dict[str, Any]]:
-        d = self.workflow.act(number, action, actor, params)
+        return self.workflow.act(number, action, actor, params).addCallback(
+            self._acted, number, action
+        )
 
-        def poke(doc: dict[str, Any]) -> dict[str, Any]:
-            pending = [d["due"] for d in doc.get("deadlines", ()) if not d["fired"]]
-            if pending and self.timer is not None:
-                self.timer.poke(datetime.fromisoformat(min(pending).replace("Z", "+00:00")))
-            for listener in self.action_listeners:
-                try:
-                    listener(number, action, doc)
-                except Exception:  # noqa: BLE001 - the action is done; a listener's bug is logged
-                    log.failure("Action listener failed")
-            return doc
+    def acknowledge_notice(self, delivery: int, reason: str) -> defer.Deferred[str]:
+        def done(out: tuple[str, str, dict[str, Any] | None]) -> str:
+            number, outcome, doc = out
+            if doc is not None:
+                self._acted(doc, number, "acknowledge")
+            return outcome
 
-        return d.addCallback(poke)
+        return self.workflow.acknowledge_notice(delivery, reason).addCallback(done)
+
+    def _acted(self, doc: dict[str, Any], number: str, action: str) -> dict[str, Any]:
+        pending = [d["due"] for d in doc.get("deadlines", ()) if not d["fired"]]
+        if pending and self.timer is not None:
+            self.timer.poke(datetime.fromisoformat(min(pending).replace("Z", "+00:00")))
+        for listener in list(self.action_listeners):
+            try:
+                listener(number, action, doc)
+            except Exception:  # noqa: BLE001 - the action is done; a listener's bug is logged
+                log.failure("Action listener failed")
+        return doc
+
+    def context(self, channel: Channel) -> ChannelRuntime:
+        return ChannelRuntime(self, channel)
+
+    def channel_routes(self) -> list[Route]:
+        """The enabled channels' HTTP routes, bound to their services."""
+        out = []
+        for channel in self.config.enabled_channels:
+            for r in channel.routes:
+                handler = functools.partial(resolve(r.handler), self.services[channel.code])
+                out.append(route(r.method, r.pattern, handler, r.auth, r.roles))
+        return out
+
+
+class ChannelRuntime:
+    """The core as one channel sees it: `gateway.channel.ChannelContext`."""
+
+    def __init__(self, gw: Gateway, channel: Channel) -> None:
+        self.gw = gw
+        self.channel = channel
+        section = gw.config.channels.get(channel.code, {})
+        self.settings: Any = (
+            resolve(channel.settings).from_config(section) if channel.settings else section
+        )
+        self.metrics: Any = (
+            resolve(channel.metrics)(gw.metrics.registry) if channel.metrics else None
+        )
+        self.tz = ZoneInfo(gw.config.city.timezone)
+
+    @property
+    def config(self) -> Config:
+        return self.gw.config
+
+    @property
+    def org(self) -> OrgTree:
+        return self.gw.config.org
+
+    @property
+    def reactor(self) -> Any:
+        return self.gw.reactor
+
+    @property
+    def clock(self) -> Any:
+        return self.gw.clock
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        return self.gw.metrics.registry
+
+    @property
+    def documents(self) -> Documents:
+        return self.gw.documents
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.gw.clock.seconds(), UTC)
+
+    def submit(self, report: Report) -> defer.Deferred[Receipt]:
+        return self.gw.submit(report)
+
+    def act(
+        self, number: str, action: str, actor: Actor, params: dict[str, Any]
+    ) -> defer.Deferred[dict[str, Any]]:
+        return self.gw.act(number, action, actor, params)
+
+    def acknowledge_notice(self, delivery: int, reason: str) -> defer.Deferred[str]:
+        return self.gw.acknowledge_notice(delivery, reason)
+
+    def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> defer.Deferred[T]:
+        return (
+            self.gw.db.read(functools.partial(fn, **kw), *args)
+            if kw
+            else self.gw.db.read(fn, *args)
+        )
+
+    def write(
+        self, fn: Callable[Concatenate[WriteContext, P], T], *args: P.args, **kw: P.kwargs
+    ) -> defer.Deferred[T]:
+        return (
+            self.gw.db.write(functools.partial(fn, **kw), *args)
+            if kw
+            else self.gw.db.write(fn, *args)
+        )
+
+    def on_action(self, listener: Callable[[str, str, dict[str, Any]], None]) -> Callable[[], None]:
+        self.gw.action_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self.gw.action_listeners:
+                self.gw.action_listeners.remove(listener)
+
+        return unsubscribe
 
 
 def build(
     config: Config,
     data_dir: str | Path = "alarmgw-data",
-    http_endpoint: str | None = None,
+    http: tuple[str, int] | None = None,
     reactor: Any = None,
     clock: Any = None,
 ) -> tuple[AsyncMultiService, Gateway]:
+    """The gateway's services, not started. The HTTP port (`http`, default the config's) is
+    bound first, so a port in use stops the start before anything else happens
+    (`StartupError`); it accepts connections once the services before it have started."""
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
         reactor = _reactor
     clock = clock or reactor
+    host, port = http or (config.http.host, config.http.port)
+    site = make_site(resource.Resource(), config.http.max_body)
+    listening = _listen(reactor, host, port, site)
     url = config.storage_url
     if not url:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         url = sqlite_url(data_dir)
     metrics = Metrics()
-    db = Database(url, reactor, on_commit=metrics.on_commit, busy_timeout_ms=config.busy_timeout_ms)
-    ami = config.channels.get("ami", {})
-    smpp = config.channels.get("smpp", {})
-    kinds = {"webhook"}
-    if ami.get("enabled"):
-        kinds.add("phone")
-    if smpp.get("enabled"):
-        kinds.add("sms")
-    workflow = Workflow(db, config, clock, notify_kinds=frozenset(kinds))
+    db = Database(
+        url,
+        reactor,
+        on_commit=metrics.on_commit,
+        busy_timeout_ms=config.busy_timeout_ms,
+        channels=config.enabled_channels,
+    )
+    documents = Documents(config.enabled_channels)
+    workflow = Workflow(db, config, clock, documents)
     intake = Intake(db, config, clock)
-    gw = Gateway(config, db, intake, workflow, metrics, reactor, clock)
+    gw = Gateway(config, db, intake, workflow, documents, metrics, reactor, clock)
     top = AsyncMultiService()
     StoreService(db).setServiceParent(top)
     if config.intake_worker:
@@ -250,29 +328,41 @@ def build(
         intake.worker = worker
     gw.timer = DeadlineTimer(gw)
     gw.timer.setServiceParent(top)
-    _add_notifiers(gw, top)
-    web = config.channels.get("web", {})
-    if web.get("enabled", True):
-        endpoint = http_endpoint or tcp_endpoint(config.http.host, config.http.port)
-        WebService(gw, endpoint).setServiceParent(top)
-    if ami.get("enabled"):
-        from gateway.channels.ami.service import AmiChannel, AmiSettings
-
-        gw.phone = AmiChannel(gw, AmiSettings.from_config(ami))
-        gw.phone.setServiceParent(top)
-    if smpp.get("enabled"):
-        from gateway.channels.smpp.service import SmppChannel
-        from gateway.channels.smpp.settings import SmppSettings
-
-        gw.sms = SmppChannel(gw, SmppSettings.from_config(smpp))
-        gw.sms.setServiceParent(top)
+    channels = []
+    for channel in config.enabled_channels:
+        svc = resolve(channel.service)(gw.context(channel))
+        gw.services[channel.code] = svc
+        channels.append((channel, svc))
+    notifiers = [WebhookNotifier(db, config, documents, clock)]
+    notifiers += [resolve(c.notifier)(svc) for c, svc in channels if c.notifier]
+    for notifier in notifiers:
+        Outbox(db, notifier, clock, on_attempt=_count_delivery(metrics)).setServiceParent(top)
+    routes = CoreRoutes(gw).routes() + gw.channel_routes()
+    site.resource = ApiResource(db, clock, config.http.max_body, routes)
+    WebService(listening).setServiceParent(top)
+    for _channel, svc in channels:
+        svc.setServiceParent(top)
     intake.on_stored = _on_stored(gw)
     return top, gw
 
 
-def tcp_endpoint(host: str, port: int) -> str:
-    """A twisted endpoint description; IPv6 colons are escaped."""
-    return f"tcp:{port}:interface={host.replace(':', chr(92) + ':')}"
+def _listen(reactor: Any, host: str, port: int, site: Any) -> Any:
+    try:
+        listening = reactor.listenTCP(port, site, interface=host)
+    except CannotListenError as e:
+        err = e.socketError
+        why = (
+            "address in use"
+            if getattr(err, "errno", None) == errno.EADDRINUSE
+            else getattr(err, "strerror", None) or str(err)
+        )
+        raise StartupError(f"cannot listen on {host}:{port}: {why}") from None
+    listening.stopReading()  # connections wait in the backlog until the store is up
+    return listening
+
+
+def _count_delivery(metrics: Metrics) -> Callable[[str, str], None]:
+    return lambda kind, status: metrics.deliveries.labels(kind, status).inc()
 
 
 def _on_stored(gw: Gateway) -> Any:
@@ -285,17 +375,6 @@ def _on_stored(gw: Gateway) -> Any:
                 gw.timer.poke(datetime.fromtimestamp(gw.clock.seconds() + seconds, UTC))
 
     return on_stored
-
-
-def _add_notifiers(gw: Gateway, top: AsyncMultiService) -> None:
-    from gateway.notify.webhook import WebhookNotifier
-
-    WebhookNotifier(
-        gw.db,
-        gw.config,
-        clock=gw.clock,
-        on_attempt=lambda status: gw.metrics.deliveries.labels("webhook", status).inc(),
-    ).setServiceParent(top)
 
 
 def _redact(url: str) -> str:

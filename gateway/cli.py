@@ -129,7 +129,12 @@ def _open(args: argparse.Namespace, migrate: bool = True) -> tuple[Any, Any]:
     if not url:
         Path(args.data_dir).mkdir(parents=True, exist_ok=True)
         url = sqlite_url(args.data_dir)
-    db = Database(url, reactor=object(), busy_timeout_ms=config.busy_timeout_ms)
+    db = Database(
+        url,
+        reactor=object(),
+        busy_timeout_ms=config.busy_timeout_ms,
+        channels=config.enabled_channels,
+    )
     if migrate:
         db.upgrade()
     return config, db
@@ -144,7 +149,7 @@ def _local(iso: str | None, tz: str) -> str:
         return "-"
     from zoneinfo import ZoneInfo
 
-    from gateway.workflow.records import local_time
+    from gateway.report import local_time
 
     return local_time(datetime.fromisoformat(iso.replace("Z", "+00:00")), ZoneInfo(tz))
 
@@ -195,7 +200,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from gateway.store.migrate import current
 
     _config, db = _open(args)
-    print(f"database at revision {current(db.write_engine)}")
+    print(f"database at revision {', '.join(current(db.write_engine))}")
     return 0
 
 
@@ -203,7 +208,7 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from gateway.store.tables import incidents
-    from gateway.workflow import records
+    from gateway.workflow.documents import Documents
 
     config, db = _open(args)
     q = select(incidents).order_by(incidents.c.created_at.desc()).limit(args.limit)
@@ -221,7 +226,7 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
             raise DomainError(f"--unit: unknown unit {args.unit!r}")
         q = q.where(incidents.c.unit.in_(sorted(config.org.subtree(args.unit))))
     with db.read_engine.connect() as conn:
-        docs = records.documents(conn, list(conn.execute(q).mappings()))
+        docs = Documents(config.enabled_channels).many(conn, list(conn.execute(q).mappings()))
     if args.json:
         print(json.dumps(docs, ensure_ascii=False, indent=2))
         return 0
@@ -237,11 +242,11 @@ def cmd_incidents_list(args: argparse.Namespace) -> int:
 
 
 def cmd_incidents_show(args: argparse.Namespace) -> int:
-    from gateway.workflow import records
+    from gateway.workflow.documents import Documents
 
-    _config, db = _open(args)
+    config, db = _open(args)
     with db.read_engine.connect() as conn:
-        doc = records.document(conn, records.load(conn, args.number), detail=True)
+        doc = Documents(config.enabled_channels).of(conn, args.number, detail=True)
     print(json.dumps(doc, ensure_ascii=False, indent=2))
     return 0
 

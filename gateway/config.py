@@ -9,9 +9,9 @@ is wrong, e.g. ``alarmgw.toml: sla.acknowledge.p1: -5 is less than the minimum o
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-import string
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +27,8 @@ from jsonschema.exceptions import best_match
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
+from gateway import discovery
+from gateway.channel import Channel, resolve
 from gateway.orgtree import NotifyTarget, OrgTree, Unit
 from gateway.schemas import load_schema
 
@@ -106,7 +108,18 @@ class Config:
     sla: Sla
     correlation: CorrelationSettings
     webhook: WebhookSettings
-    channels: Mapping[str, Mapping[str, Any]] = field(hash=False)
+    channels: Mapping[str, Mapping[str, Any]] = field(hash=False)  # the raw sections
+    enabled_channels: tuple[Channel, ...] = ()  # in the order they start (web first)
+
+    def channel(self, code: str) -> Channel | None:
+        """The declaration of channel `code` if it is enabled."""
+        return next((c for c in self.enabled_channels if c.code == code), None)
+
+    @property
+    def notify_kinds(self) -> frozenset[str]:
+        """The notify-target kinds something delivers: webhook, and the enabled channels'."""
+        kinds = {c.notify_kind for c in self.enabled_channels if c.notify_kind}
+        return frozenset({"webhook", *kinds})
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -140,9 +153,16 @@ def check_config(path: str | Path | None) -> Config:
 def _build(text: str, label: str, path: Path | None, base: Traversable) -> Config:
     data = _parse_toml(text, label)
     problems = _schema_problems(data)
+    enabled: tuple[Channel, ...] = ()
     if not problems:
         units, unit_problems = _build_units(data["org"]["units"], base)
-        problems = unit_problems + _reference_problems(data, units)
+        enabled = discovery.enabled(data.get("channels", {}))
+        problems = (
+            unit_problems
+            + _reference_problems(data, units)
+            + _channel_problems(data.get("channels", {}))
+            + _notify_problems(data, enabled)
+        )
     if problems:
         raise ConfigError("\n".join(f"{label}: {p}" for p in problems))
     return Config(
@@ -182,6 +202,7 @@ def _build(text: str, label: str, path: Path | None, base: Traversable) -> Confi
         correlation=CorrelationSettings(**data["correlation"]),
         webhook=WebhookSettings(**data["webhook"]),
         channels={name: dict(table) for name, table in data.get("channels", {}).items()},
+        enabled_channels=enabled,
     )
 
 
@@ -217,8 +238,31 @@ def key_path(parts: Iterable[str | int]) -> str:
     return out
 
 
+def config_schema() -> dict[str, Any]:
+    """The configuration's JSON Schema: the core's (``schemas/config.schema.json``) with each
+    installed channel's own under ``channels.<code>``."""
+    schema = copy.deepcopy(load_schema("config"))
+    sections = schema["properties"]["channels"]["properties"]
+    for code in discovery.installed():
+        sections[code] = channel_section_schema(discovery.declaration(code))
+    return schema
+
+
+def channel_section_schema(channel: Channel) -> dict[str, Any]:
+    if channel.config_schema is None:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"enabled": {"type": "boolean"}},
+        }
+    text = discovery.resource(channel, channel.config_schema).read_text(encoding="utf-8")
+    fragment: dict[str, Any] = json.loads(text)
+    fragment.pop("$schema", None)
+    return fragment
+
+
 def _schema_problems(data: dict[str, Any]) -> list[str]:
-    validator = Draft202012Validator(load_schema("config"))
+    validator = Draft202012Validator(config_schema())
     problems: list[tuple[str, str]] = []
     for error in validator.iter_errors(data):
         problems.extend(_describe(error))
@@ -237,8 +281,11 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
         # Name each unknown key (the usual typo) in the path itself, with what would be allowed.
         known = error.schema.get("properties", {})
         allowed = ", ".join(sorted(known))
+        what = "unknown key (allowed here"
+        if parts == ["channels"]:
+            what = "unknown channel (installed"  # a typo, or a channel not installed
         return [
-            (key_path([*parts, key]), f"unknown key (allowed here: {allowed})")
+            (key_path([*parts, key]), f"{what}: {allowed})")
             for key in error.instance
             if key not in known
         ]
@@ -369,38 +416,45 @@ def _reference_problems(data: Mapping[str, Any], units: Sequence[Unit]) -> list[
         route_to = category.get("route_to")
         if route_to is not None and route_to not in codes:
             problems.append(f"categories.{name}.route_to: unknown unit {route_to}")
-    return problems + _smpp_problems(data.get("channels", {}).get("smpp", {}))
+    return problems
 
 
-# Fields an SMS template may use (gateway.channels.smpp.service fills them).
-SMS_FIELDS = frozenset({"incident", "time", "category", "priority", "summary", "address"})
-
-
-def _smpp_problems(smpp: Mapping[str, Any]) -> list[str]:
-    """What the schema cannot say of [channels.smpp]: the acknowledgement pattern must
-    compile and name its `incident` group; a template may only use known fields."""
+def _channel_problems(sections: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Each configured channel's own check of what its schema cannot say."""
     problems: list[str] = []
-    pattern = smpp.get("ack_pattern")
-    if pattern is not None:
-        try:
-            if "incident" not in re.compile(pattern).groupindex:
-                problems.append(
-                    "channels.smpp.ack_pattern: needs a group named incident, (?P<incident>…)"
-                )
-        except re.error as e:
-            problems.append(f"channels.smpp.ack_pattern: not a regular expression: {e}")
-    templates = {
-        k: smpp[k] for k in ("reply_receipt", "reply_followup", "notify_text") if k in smpp
-    }
-    templates |= {f"reply_updates.{k}": v for k, v in smpp.get("reply_updates", {}).items()}
-    for key, template in templates.items():
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-        except ValueError as e:
-            problems.append(f"channels.smpp.{key}: {e}")
-            continue
-        unknown = sorted(fields - SMS_FIELDS)
-        if unknown:
-            known = ", ".join(sorted(SMS_FIELDS))
-            problems.append(f"channels.smpp.{key}: unknown field {{{unknown[0]}}} ({known})")
+    for code, section in sections.items():
+        channel = discovery.declaration(code)
+        if channel.config_check is not None:
+            check = resolve(channel.config_check)
+            problems += [f"channels.{code}.{key}: {what}" for key, what in check(section)]
+    return problems
+
+
+def _notify_problems(data: Mapping[str, Any], enabled: Sequence[Channel]) -> list[str]:
+    """A notify target nothing delivers would leave its unit unaware of its incidents."""
+    kinds = {c.notify_kind: c for c in enabled if c.notify_kind}
+    others = {}
+    for code in discovery.installed():
+        channel = discovery.declaration(code)
+        if channel.notify_kind and channel.notify_kind not in kinds:
+            others[channel.notify_kind] = channel
+    places = [
+        (f"org.units[{i}].notify", unit.get("notify", ()))
+        for i, unit in enumerate(data["org"]["units"])
+    ] + [
+        (f"categories.{code}.also_notify", category.get("also_notify", ()))
+        for code, category in data["categories"].items()
+    ]
+    problems = []
+    for where, targets in places:
+        for j, target in enumerate(targets):
+            kind = target["kind"]
+            if kind == "webhook" or kind in kinds:
+                continue
+            if kind in others:
+                why = f"{kind!r} targets need [channels.{others[kind].code}] enabled"
+            else:
+                known = ", ".join(sorted({"webhook", *kinds}))
+                why = f"no enabled channel delivers {kind!r} targets (deliverable: {known})"
+            problems.append(f"{where}[{j}].kind: {why}")
     return problems

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select, update
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from gateway.channel import resolve
 from gateway.report import InvalidReport, Receipt, Report
 from gateway.store.db import Database, WriteContext
 from gateway.store.prepared import Prepared
@@ -83,14 +84,13 @@ class ChannelHook(Protocol):
 
 
 def channel_hooks(config: Any) -> dict[str, ChannelHook]:
-    """The hooks of the enabled channels that have one (imported only when enabled)."""
-    hooks: dict[str, ChannelHook] = {}
-    smpp = config.channels.get("smpp", {})
-    if smpp.get("enabled"):
-        from gateway.channels.smpp.intake import SmsIntake
-
-        hooks["sms"] = SmsIntake.from_config(config)
-    return hooks
+    """The hooks of the enabled channels that have one, by the Report.channel they file
+    under (imported only when enabled)."""
+    return {
+        c.report_channel: resolve(c.intake_hook).from_config(config)
+        for c in config.enabled_channels
+        if c.intake_hook is not None
+    }
 
 
 class Intake:

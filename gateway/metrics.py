@@ -1,5 +1,6 @@
-"""Prometheus metrics. One registry per gateway (not the global one), so tests that build
-several gateways in one process do not collide."""
+"""Prometheus metrics of the core. One registry per gateway (not the global one), so tests
+that build several gateways in one process do not collide; each channel registers its own
+in it (its declaration's `metrics`)."""
 
 from __future__ import annotations
 
@@ -44,37 +45,6 @@ class Metrics:
             "alarmgw_deliveries",
             "Notification delivery attempts by kind and result",
             ["kind", "result"],
-            registry=self.registry,
-        )
-
-        self.ami_up = Gauge(
-            "alarmgw_ami_up",
-            "1 while the AMI link to Asterisk is logged in",
-            registry=self.registry,
-        )
-        self.calls = Counter(
-            "alarmgw_calls",
-            "110 calls followed over AMI, by how they ended (answered, abandoned)",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.call_report_lag = Histogram(
-            "alarmgw_call_report_lag_seconds",
-            "From Asterisk's time of a call's arrival event to its report's commit",
-            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
-            registry=self.registry,
-        )
-
-        self.smpp_up = Gauge(
-            "alarmgw_smpp_up",
-            "1 while the SMPP bind is bound to the SMSC",
-            ["bind"],
-            registry=self.registry,
-        )
-        self.sms = Counter(
-            "alarmgw_sms",
-            "SMS by direction (in, out, receipt) and outcome",
-            ["direction", "outcome"],
             registry=self.registry,
         )
 

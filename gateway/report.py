@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from gateway.errors import DomainError
 
@@ -193,6 +194,11 @@ class Receipt:
 
 def format_utc(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def local_time(t: datetime, tz: ZoneInfo) -> str:
+    """Times are stored in UTC and shown to people in the city's time zone."""
+    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def parse_utc(value: str, field: str) -> datetime:

@@ -40,16 +40,20 @@ def makeService(options: Options) -> Any:
     sys.setswitchinterval(0.0001)
     from twisted.internet import reactor
 
-    from gateway.app import build, tcp_endpoint
+    from gateway.app import StartupError, build
 
     config = options["loaded"]
     host = options["http-host"] or config.http.host
     port = options["http-port"] if options["http-port"] is not None else config.http.port
-    endpoint = tcp_endpoint(host, port)
+    try:
+        top, _gw = build(config, options["data-dir"], (host, port), reactor)
+    except StartupError as e:
+        # One line and exit 1, before anything started: no traceback, no half a gateway.
+        print(f"alarmgw: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
     if config.city.sample:
         print(
             "alarmgw: running the SAMPLE city (示例数据, fictitious); pass --config for a real one",
             file=sys.stderr,
         )
-    top, _gw = build(config, options["data-dir"], endpoint, reactor)
     return top

@@ -12,7 +12,6 @@ from twisted.internet import reactor, task
 
 from gateway.app import build
 from gateway.report import Location, Report, Sender
-from gateway.workflow import records
 from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
 from tests.conftest import T0
@@ -21,14 +20,14 @@ STATION, DISTRICT, CITY = "530102510000", "530102000000", "530100000000"
 
 
 def _incident(gw: Any, number: str) -> Any:
-    return gw.db.read(lambda c: records.document(c, records.load(c, number), detail=True))
+    return gw.db.read(gw.documents.of, number, True)
 
 
 @pytest_twisted.inlineCallbacks
 def test_missed_acknowledgement_escalates_in_simulated_time(tmp_path: Path, config) -> Any:
     clock = task.Clock()
     clock.advance(T0.timestamp())
-    top, gw = build(config, tmp_path, "tcp:0:interface=127.0.0.1", reactor, clock)
+    top, gw = build(config, tmp_path, ("127.0.0.1", 0), reactor, clock)
     yield top.startService()
     try:
         receipt = yield gw.submit(

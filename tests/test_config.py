@@ -90,15 +90,20 @@ def test_load_from_file_equals_sample(tmp_path: Path) -> None:
 def test_optional_keys(tmp_path: Path) -> None:
     text = edited("[storage]\n", '[storage]\nurl = "postgresql://db/alarmgw"\n')
     text = text.replace(
-        "[channels.web]", '[channels.telegram]\nenabled = false\ntoken = "x"\n\n[channels.web]'
-    )
-    text = text.replace(
         "[channels.smpp]\nenabled = false\n", '[channels.smpp]\nenabled = false\nhost = "smsc"\n'
     )
     config = load_config(write(tmp_path, text))
     assert config.storage_url == "postgresql://db/alarmgw"
     assert config.channels["smpp"] == {"enabled": False, "host": "smsc"}
-    assert config.channels["telegram"] == {"enabled": False, "token": "x"}
+    assert [c.code for c in config.enabled_channels] == ["web"]
+
+
+def test_unknown_channel_is_refused(tmp_path: Path) -> None:
+    """A channel section no installed channel declares is a typo or a missing plug-in."""
+    text = edited("[channels.web]", "[channels.telegram]\nenabled = false\n\n[channels.web]")
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text))
+    assert "channels.telegram: unknown channel (installed: ami, smpp, web)" in str(e.value)
 
 
 def test_jurisdiction_from_geojson_file(tmp_path: Path) -> None:
@@ -250,14 +255,29 @@ BAD_CASES = [
         'kind = "webhook"',
         'kind = "fax"',
         "categories.fire.also_notify[0].kind",
-        "'fax' is not one of",
+        "no enabled channel delivers 'fax' targets (deliverable: webhook)",
     ),
     (
         "unit-notify-kind",
-        'kind = "phone"',
-        'kind = "pager"',
+        '{ kind = "webhook", address = "http://127.0.0.1:9/units/530100000000"',
+        '{ kind = "pager", address = "http://127.0.0.1:9/units/530100000000"',
+        "org.units[0].notify[0].kind",
+        "no enabled channel delivers 'pager' targets",
+    ),
+    (
+        # A unit would never hear of its incidents: the channel that delivers them is off.
+        "phone-target-with-ami-off",
+        '    # { kind = "phone"',
+        '    { kind = "phone"',
         "org.units[0].notify[1].kind",
-        "'pager' is not one of",
+        "'phone' targets need [channels.ami] enabled",
+    ),
+    (
+        "sms-target-with-smpp-off",
+        '    # { kind = "sms"',
+        '    { kind = "sms"',
+        "org.units[1].notify[1].kind",
+        "'sms' targets need [channels.smpp] enabled",
     ),
     (
         "jurisdiction-not-geojson-path",
@@ -275,9 +295,9 @@ BAD_CASES = [
     ),
     (
         "channel-without-enabled",
+        "[channels.web]\nenabled = true",
         "[channels.web]",
-        '[channels.sms]\nhost = "x"\n\n[channels.web]',
-        "channels.sms",
+        "channels.web",
         "'enabled' is a required property",
     ),
     (

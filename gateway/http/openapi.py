@@ -11,10 +11,15 @@ every ``$ref`` — inside one file (``#/$defs/x``) or between files
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import gateway
+from gateway import discovery
+from gateway.channel import Channel, resolve
+from gateway.config import Config
+from gateway.http import contract
 from gateway.schemas import load_schema
 
 SCHEMA_BASE = "https://alarmgw.invalid/schemas/"
@@ -33,7 +38,7 @@ SCHEMA_COMPONENTS: dict[str, str] = {
 }
 
 
-def _ref(name: str, pointer: str = "") -> dict[str, str]:
+def ref(name: str, pointer: str = "") -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}{pointer}"}
 
 
@@ -61,23 +66,30 @@ def _rewrite(node: Any, filename: str) -> Any:
 
 def component_schema(filename: str) -> dict[str, Any]:
     """Schema file ``filename`` as embedded in the document (a new dict each call)."""
-    schema = copy.deepcopy(load_schema(filename))  # load_schema's dict is shared: never mutate
+    # load_schema's dict is shared: never mutate it
+    return embedded(copy.deepcopy(load_schema(filename)), filename)
+
+
+def embedded(schema: dict[str, Any], filename: str) -> dict[str, Any]:
+    """`schema` (of file `filename`, or assembled from it) as a component: no $id, its
+    $refs pointing into the document."""
+    schema = dict(schema)
     schema.pop("$id", None)
     schema.pop("$schema", None)
     rewritten: dict[str, Any] = _rewrite(schema, filename)
     return rewritten
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+def response(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+def error_response(description: str) -> dict[str, Any]:
+    return response(ref("Error"), description)
 
 
-_UNAVAILABLE = {
-    **_error("The store is unavailable (temporary, `error: unavailable`): retry later."),
+UNAVAILABLE = {
+    **error_response("The store is unavailable (temporary, `error: unavailable`): retry later."),
     "headers": {
         "Retry-After": {
             "description": "Seconds to wait before retrying.",
@@ -87,7 +99,7 @@ _UNAVAILABLE = {
 }
 
 
-def _extra_components() -> dict[str, Any]:
+def _core_components() -> dict[str, Any]:
     return {
         "Unit": {
             "description": "A unit of the org tree (组织机构) with its children; notify targets "
@@ -96,71 +108,21 @@ def _extra_components() -> dict[str, Any]:
             "additionalProperties": False,
             "required": ["code", "name", "tier", "children"],
             "properties": {
-                "code": _ref("Incident", "/$defs/unit_code"),
+                "code": ref("Incident", "/$defs/unit_code"),
                 "name": {"type": "string"},
                 "tier": {
                     "description": "city 市局指挥中心, district 分县局, station 派出所, special "
                     "(traffic police and other units routed to by category).",
                     "enum": ["city", "district", "station", "special"],
                 },
-                "children": {"type": "array", "items": _ref("Unit")},
+                "children": {"type": "array", "items": ref("Unit")},
             },
         },
         "IncidentList": {
             "type": "object",
             "additionalProperties": False,
             "required": ["incidents"],
-            "properties": {"incidents": {"type": "array", "items": _ref("Incident")}},
-        },
-        "CallbackStarted": {
-            "type": "object",
-            "required": ["incident", "callback"],
-            "properties": {
-                "incident": _ref("Incident", "/$defs/number"),
-                "callback": {
-                    "type": "object",
-                    "required": ["status", "number", "calltaker"],
-                    "properties": {
-                        "status": {"enum": ["calling"]},
-                        "number": {"type": "string"},
-                        "calltaker": {"type": "string"},
-                    },
-                },
-            },
-        },
-        "SmsQueued": {
-            "type": "object",
-            "required": ["incident", "sms"],
-            "properties": {
-                "incident": _ref("Incident", "/$defs/number"),
-                "sms": {
-                    "type": "object",
-                    "required": ["to", "text", "status"],
-                    "properties": {
-                        "to": {"type": "string"},
-                        "text": {"type": "string"},
-                        "status": {"enum": ["pending"]},
-                    },
-                },
-            },
-        },
-        "CurrentCall": {
-            "type": "object",
-            "required": ["calltaker", "call", "incident", "history"],
-            "properties": {
-                "calltaker": {"type": "string"},
-                "call": _ref("Incident", "/$defs/call"),
-                "incident": _ref("Incident"),
-                "history": {
-                    "type": "object",
-                    "required": ["days", "open_incidents", "reports"],
-                    "properties": {
-                        "days": {"type": "integer"},
-                        "open_incidents": {"type": "array", "items": _ref("Incident")},
-                        "reports": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-            },
+            "properties": {"incidents": {"type": "array", "items": ref("Incident")}},
         },
         "Health": {
             "description": "The gateway runs and its store answers (fields may be added).",
@@ -175,63 +137,21 @@ def _extra_components() -> dict[str, Any]:
     }
 
 
-def _paths() -> dict[str, Any]:
+def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
     number = {
         "name": "number",
         "in": "path",
         "required": True,
         "description": "Incident number (警情编号).",
-        "schema": _ref("Incident", "/$defs/number"),
+        "schema": ref("Incident", "/$defs/number"),
     }
-    unauthorized = _error("No, or an unknown or revoked, bearer token (`unauthorized`).")
-    bad_json = _error("The body is not UTF-8 JSON, or is nested deeper than 32 (`bad_json`).")
-    forbidden = _error("The token's role or unit may not do this (`forbidden`).")
-    not_found = _error("No such incident (`not_found`).")
-    html = {"text/html": {"schema": {"type": "string"}}}
+    unauthorized = error_response("No, or an unknown or revoked, bearer token (`unauthorized`).")
+    bad_json = error_response(
+        "The body is not UTF-8 JSON, or is nested deeper than 32 (`bad_json`)."
+    )
+    forbidden = error_response("The token's role or unit may not do this (`forbidden`).")
+    not_found = error_response("No such incident (`not_found`).")
     return {
-        "/api/v1/reports": {
-            "post": {
-                "operationId": "submitReport",
-                "tags": ["intake"],
-                "summary": "Submit an alarm report (报警)",
-                "description": "Answers only after the report is durably stored. Idempotent on "
-                "(channel, external_id): a retry with the same Idempotency-Key (or external_id) "
-                "gets the same receipt back and stores nothing twice. Anonymous (channel `web`) "
-                "or with an integration's bearer token (channel `api` or its own; it may also "
-                "set `received_at`). Drill reports need a drill_coordinator or integration token.",
-                "security": [{}, {"bearer": []}],
-                "parameters": [
-                    {
-                        "name": "Idempotency-Key",
-                        "in": "header",
-                        "required": False,
-                        "description": "Becomes `external_id` (it takes precedence over the "
-                        "body's); without either the server generates a UUID.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("ReportSubmission")}},
-                },
-                "responses": {
-                    "201": _json(_ref("Receipt"), "Stored; the receipt (回执) and its incident."),
-                    "400": bad_json,
-                    "401": unauthorized,
-                    "403": _error(
-                        "A channel other than `web`, or the drill flag, without a token that "
-                        "may use it (`forbidden`)."
-                    ),
-                    "413": _error("The body is too large (`too_large`)."),
-                    "415": _error("The body is not application/json (`unsupported_media_type`)."),
-                    "422": _error(
-                        "The report fails the schema or its checks (`invalid_report`; `field` "
-                        "names the field)."
-                    ),
-                    "503": _UNAVAILABLE,
-                },
-            }
-        },
         "/api/v1/receipts/{receipt}": {
             "get": {
                 "operationId": "getReceiptStatus",
@@ -244,13 +164,13 @@ def _paths() -> dict[str, Any]:
                         "name": "receipt",
                         "in": "path",
                         "required": True,
-                        "schema": _ref("Receipt", "/$defs/receipt"),
+                        "schema": ref("Receipt", "/$defs/receipt"),
                     }
                 ],
                 "responses": {
-                    "200": _json(_ref("ReceiptStatus"), "The incident's state and milestones."),
-                    "404": _error("Unknown receipt (`not_found`)."),
-                    "503": _UNAVAILABLE,
+                    "200": response(ref("ReceiptStatus"), "The incident's state and milestones."),
+                    "404": error_response("Unknown receipt (`not_found`)."),
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -260,7 +180,7 @@ def _paths() -> dict[str, Any]:
                 "tags": ["org"],
                 "summary": "The org tree (组织机构), from the city command center down",
                 "responses": {
-                    "200": _json(_ref("Unit"), "The root unit with its children, recursively."),
+                    "200": response(ref("Unit"), "The root unit with its children, recursively."),
                     "401": unauthorized,
                 },
             }
@@ -283,14 +203,14 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "description": "Only incidents of this unit and the units below it.",
-                        "schema": _ref("Incident", "/$defs/unit_code"),
+                        "schema": ref("Incident", "/$defs/unit_code"),
                     },
                     {
                         "name": "since",
                         "in": "query",
                         "required": False,
                         "description": "Only incidents created at or after this time.",
-                        "schema": _ref("Report", "/$defs/date_time"),
+                        "schema": ref("Report", "/$defs/date_time"),
                     },
                     {
                         "name": "limit",
@@ -301,15 +221,15 @@ def _paths() -> dict[str, Any]:
                     },
                 ],  # fmt: skip
                 "responses": {
-                    "200": _json(
-                        _ref("IncidentList"),
+                    "200": response(
+                        ref("IncidentList"),
                         "Incidents (list view: no reports, events or deliveries).",
                     ),
-                    "400": _error("An unknown parameter, state or unit (`bad_query`)."),
+                    "400": error_response("An unknown parameter, state or unit (`bad_query`)."),
                     "401": unauthorized,
-                    "403": _error("`unit` is outside the token's scope (`forbidden`)."),
-                    "422": _error("`since` is not a date-time with offset."),
-                    "503": _UNAVAILABLE,
+                    "403": error_response("`unit` is outside the token's scope (`forbidden`)."),
+                    "422": error_response("`since` is not a date-time with offset."),
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -320,11 +240,11 @@ def _paths() -> dict[str, Any]:
                 "summary": "One incident with its reports, events and deliveries",
                 "parameters": [number],
                 "responses": {
-                    "200": _json(_ref("Incident"), "The incident (detail view)."),
+                    "200": response(ref("Incident"), "The incident (detail view)."),
                     "401": unauthorized,
                     "403": forbidden,
                     "404": not_found,
-                    "503": _UNAVAILABLE,
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -336,91 +256,26 @@ def _paths() -> dict[str, Any]:
                 "parameters": [number],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("IncidentAction")}},
+                    "content": {"application/json": {"schema": ref("IncidentAction")}},
                 },
                 "responses": {
-                    "200": _json(_ref("Incident"), "The incident after the action."),
-                    "202": _json(
-                        {"oneOf": [_ref("CallbackStarted"), _ref("SmsQueued")]},
-                        "`callback`: the call-taker's softphone is ringing; the outcome comes "
-                        "as a `callback_result` event on the incident. `reply`: the SMS to the "
-                        "citizen is queued; `sms_sent` and `sms_delivered` events follow.",
-                    ),
+                    "200": response(ref("Incident"), "The incident after the action."),
+                    **_channel_action_answers(channels),
                     "400": bad_json,
                     "401": unauthorized,
                     "403": forbidden,
                     "404": not_found,
-                    "409": _error(
+                    "409": error_response(
                         "The action is not allowed in the incident's state (`conflict`; the "
                         "message names the state and the action)."
                     ),
-                    "422": _error(
+                    "422": error_response(
                         "The body fails the schema (`invalid_action`) or lacks what the action "
                         "needs (`invalid`)."
                     ),
-                    "503": _UNAVAILABLE,
+                    "503": UNAVAILABLE,
                 },
             }
-        },
-        "/api/v1/calltakers/{calltaker}/current": {
-            "get": {
-                "operationId": "currentCall",
-                "tags": ["telephony"],
-                "summary": "Screen pop (来电弹屏): the call-taker's 110 call in progress, its "
-                "incident, and the caller's open incidents and reports of the last 30 days",
-                "parameters": [
-                    {
-                        "name": "calltaker",
-                        "in": "path",
-                        "required": True,
-                        "description": "The call-taker's seat, e.g. 1001 (the PJSIP endpoint).",
-                        "schema": {"type": "string", "pattern": "^[0-9A-Za-z_.-]{1,32}$"},
-                    }
-                ],
-                "responses": {
-                    "200": _json(_ref("CurrentCall"), "The call being answered."),
-                    "401": unauthorized,
-                    "403": forbidden,
-                    "404": _error("The call-taker has no call in progress (`not_found`)."),
-                    "503": _UNAVAILABLE,
-                },
-            }
-        },
-        "/": {
-            "get": {
-                "operationId": "formHome",
-                "tags": ["public"],
-                "summary": "The citizen's report form (HTML), same as /report",
-                "security": [],
-                "responses": {"200": {"description": "The form.", "content": html}},
-            }
-        },
-        "/report": {
-            "get": {
-                "operationId": "form",
-                "tags": ["public"],
-                "summary": "The citizen's report form (网上报警, HTML)",
-                "security": [],
-                "responses": {"200": {"description": "The form.", "content": html}},
-            },
-            "post": {
-                "operationId": "submitForm",
-                "tags": ["public"],
-                "summary": "Submit the form; answers with the receipt page (HTML)",
-                "security": [],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}}
-                    },
-                },
-                "responses": {
-                    "201": {"description": "Stored: the receipt page.", "content": html},
-                    "400": {"description": "The form again, with the problem.", "content": html},
-                    "413": _error("The body is too large (`too_large`)."),
-                    "503": {"description": "The store is unavailable: try again.", "content": html},
-                },
-            },
         },
         "/healthz": {
             "get": {
@@ -428,8 +283,8 @@ def _paths() -> dict[str, Any]:
                 "tags": ["ops"],
                 "security": [],
                 "responses": {
-                    "200": _json(_ref("Health"), "Running and the store answers."),
-                    "503": _UNAVAILABLE,
+                    "200": response(ref("Health"), "Running and the store answers."),
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -452,19 +307,54 @@ def _paths() -> dict[str, Any]:
                 "tags": ["ops"],
                 "security": [],
                 "responses": {
-                    "200": _json({"type": "object"}, "This document."),
+                    "200": response({"type": "object"}, "This document."),
                 },
             }
         },
     }
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document (a new dict on each call: callers may change it)."""
+def _channel_action_answers(channels: Sequence[Channel]) -> dict[str, Any]:
+    """The answers of the channels' own actions other than 200 (202: the work goes on)."""
+    by_status: dict[int, list[tuple[str, Any]]] = {}
+    for channel in channels:
+        for action in channel.actions:
+            if action.status != 200 and action.response is not None:
+                by_status.setdefault(action.status, []).append(
+                    (
+                        f"`{action.name}` ({channel.code}): {action.summary}",
+                        resolve(action.response),
+                    )
+                )
+    return {
+        str(status): response(
+            {"oneOf": [schema for _, schema in answers]} if len(answers) > 1 else answers[0][1],
+            " ".join(text for text, _ in answers),
+        )
+        for status, answers in sorted(by_status.items())
+    }
+
+
+def openapi_document(config: Config | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of a gateway with `config` (its enabled channels add their
+    routes, actions and views); without one, of every installed channel. A new dict on each
+    call: callers may change it."""
+    if config is not None:
+        channels = config.enabled_channels
+    else:
+        channels = tuple(discovery.declaration(code) for code in discovery.installed())
     schemas: dict[str, Any] = {
         name: component_schema(filename) for filename, name in SCHEMA_COMPONENTS.items()
     }
-    schemas.update(_extra_components())
+    schemas["Incident"] = embedded(contract.incident_schema(channels), "incident.schema.json")
+    schemas["IncidentAction"] = embedded(contract.action_schema(channels), "action.schema.json")
+    schemas.update(_core_components())
+    paths = _paths(channels)
+    for channel in channels:
+        if channel.openapi_components:
+            schemas.update(resolve(channel.openapi_components))
+        for r in channel.routes:
+            paths.setdefault(r.path, {})[r.method.lower()] = resolve(r.openapi)
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -483,7 +373,7 @@ def openapi_document() -> dict[str, Any]:
             {"name": "ops", "description": "Health, metrics and this document."},
         ],
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": paths,
         "components": {
             "schemas": schemas,
             "securitySchemes": {

@@ -25,7 +25,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,6 +47,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from gateway.channel import Channel
 from gateway.store import audit
 from gateway.store.prepared import Prepared
 from gateway.store.tables import chain_head, counters
@@ -202,12 +203,14 @@ class Database:
         busy_timeout_ms: int = 5000,
         readers: int = 4,
         on_commit: Callable[[int, float], None] | None = None,
+        channels: Sequence[Channel] = (),
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor
         self.url = url
+        self.channels = tuple(channels)  # whose migration branches `upgrade` applies
         self.reactor: IReactorFromThreads = reactor
         self.batch_max = batch_max
         self.busy_timeout_ms = busy_timeout_ms
@@ -231,7 +234,7 @@ class Database:
         """Apply the migrations (blocking; call from a thread or the CLI)."""
         from gateway.store.migrate import upgrade
 
-        upgrade(self.write_engine)
+        upgrade(self.write_engine, self.channels)
 
     @defer.inlineCallbacks
     def start(self, migrate: bool = True) -> Any:

@@ -16,7 +16,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     String,
     Table,
@@ -194,103 +193,4 @@ tokens = Table(
     Column("unit", String(12), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
-)
-
-# 110 phone calls (one row per call, keyed by Asterisk's Linkedid), followed by the AMI
-# channel from arrival to hang-up. The call's report is (channel "phone", external_id =
-# linkedid); `incident_id` is the incident that report was filed under when the row was
-# written. Progress also goes to the incident's audit log as call_* events.
-calls = Table(
-    "calls",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("linkedid", String(64), nullable=False, unique=True),
-    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
-    Column("caller", String(64), nullable=False),
-    Column("caller_name", String(200)),
-    Column("trunk", String(32), nullable=False),
-    Column("drill", Boolean, nullable=False),
-    Column("asterisk_channel", String(200)),
-    # arrived → queued → ringing → answered → ended | abandoned
-    Column("state", String(12), nullable=False),
-    Column("queue", String(64)),
-    Column("ringing", String(32)),  # the call-taker being rung
-    Column("calltaker", String(32)),  # who answered
-    Column("arrived_at", UTCDateTime, nullable=False),
-    Column("answered_at", UTCDateTime),
-    Column("ended_at", UTCDateTime),
-    Column("hold_s", Float),  # waiting time until answer or abandon
-    Column("talk_s", Float),
-    Column("hangup_by", String(16)),  # caller | calltaker | system | unknown
-    Column("end_reason", String(32)),  # caller_hangup | queue_timeout | completed | link_lost
-    Column("timeouts", JSON, nullable=False),  # queues the caller timed out of, in order
-    Column("recording", String(500)),
-    # The abandoned-call callback task: pending → calling → connected | no_answer | busy |
-    # failed (a failed or unanswered callback stays on the queue until one connects).
-    Column("callback", String(12)),
-    Column("callback_attempts", Integer, nullable=False, default=0),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-Index("ix_calls_incident", calls.c.incident_id)
-Index("ix_calls_calltaker_state", calls.c.calltaker, calls.c.state)
-Index("ix_calls_caller", calls.c.caller, calls.c.arrived_at)
-
-# SMS over SMPP. A part of a concatenated message is stored before the SMSC gets its
-# ESME_ROK, and kept until the whole message (or, after the reassembly timeout, what came of
-# it) is a report; the parts of one message share (source, dest, ref, total).
-sms_parts = Table(
-    "sms_parts",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("source", String(32), nullable=False),
-    Column("dest", String(32), nullable=False),
-    Column("ref", Integer, nullable=False),
-    Column("total", Integer, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("data_coding", Integer, nullable=False),
-    Column("raw", LargeBinary, nullable=False),
-    Column("received_at", UTCDateTime, nullable=False),
-    UniqueConstraint("source", "dest", "ref", "total", "seq"),
-)
-
-# SMS the gateway sends: receipts and state updates to the citizen, call-takers' replies and
-# duty-phone notices. One row per message; `dedupe` makes queueing the same message twice
-# (a redelivered report, a repeated event) a no-op.
-sms_out = Table(
-    "sms_out",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("incident_id", Id, ForeignKey("incidents.id"), nullable=False),
-    Column("kind", String(16), nullable=False),  # receipt | followup | update | reply | notice
-    Column("number", String(32), nullable=False),
-    Column("text", Text, nullable=False),
-    Column("dedupe", String(100), unique=True),
-    Column("ref", Integer, nullable=False),  # the concatenation reference of its parts
-    Column("parts", Integer, nullable=False),
-    # pending → sending → sent → delivered | undelivered; failed (retried) → gave_up
-    Column("status", String(12), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("next_at", UTCDateTime, nullable=False),
-    Column("error", Text),
-    Column("actor", String(100)),
-    Column("drill", Boolean, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("sent_at", UTCDateTime),
-    Column("done_at", UTCDateTime),
-    Column("updated_at", UTCDateTime, nullable=False),
-)
-Index("ix_sms_out_status_next", sms_out.c.status, sms_out.c.next_at)
-Index("ix_sms_out_incident", sms_out.c.incident_id)
-
-# Each part the SMSC took, by its message_id: delivery receipts are matched here.
-sms_out_parts = Table(
-    "sms_out_parts",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("sms_id", Id, ForeignKey("sms_out.id"), nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("message_id", String(65), nullable=False, unique=True),
-    Column("status", String(12), nullable=False),  # sent | DELIVRD | UNDELIV | EXPIRED | …
-    Column("done_at", UTCDateTime),
-    UniqueConstraint("sms_id", "seq"),
 )

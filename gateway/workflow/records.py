@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from gateway.errors import NotFound
 from gateway.report import format_utc
 from gateway.store.db import WriteContext
 from gateway.store.prepared import Prepared
-from gateway.store.tables import deadlines, deliveries, events, incidents, reports
+from gateway.store.tables import deadlines, deliveries, incidents, reports
 from gateway.workflow.machine import (
     ArmDeadline,
     EventDraft,
@@ -27,7 +27,6 @@ from gateway.workflow.table import FORWARD, STEP_ON_ENTRY, State
 
 # Crockford base32 without I, L, O, U: read aloud over the phone without confusion.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # Statements of the intake path, built once so SQLAlchemy reuses their compiled form.
@@ -270,127 +269,14 @@ def _progressed(old: str, new: State) -> bool:
     return o in FORWARD and new in FORWARD and FORWARD.index(new) > FORWARD.index(o)
 
 
-# -- rendering ---------------------------------------------------------------------------
-
-
-def local_time(t: datetime, tz: ZoneInfo = SHANGHAI) -> str:
-    """Times are stored in UTC and shown in the city's time zone (Asia/Shanghai)."""
-    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def documents(conn: Connection, rows: list[RowMapping]) -> list[dict[str, Any]]:
-    """The summary documents of several incidents: two queries in all, not two each."""
-    ids = [row["id"] for row in rows]
-    if not ids:
-        return []
-    open_deadlines: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for d in conn.execute(
-        select(deadlines)
-        .where(deadlines.c.incident_id.in_(ids), deadlines.c.status.in_(("pending", "missed")))
-        .order_by(deadlines.c.id)
-    ):
-        open_deadlines[d.incident_id].append(
-            {
-                "step": d.step,
-                "due": format_utc(d.due),
-                "unit": d.unit,
-                "fired": d.status == "missed",
-            }
+def notices(conn: Connection, number: str, kind: str) -> list[Any]:
+    """The outbox rows of `kind` about incident `number`, the latest first: (id, unit,
+    target) each. A duty phone's answer is matched to its notice here."""
+    return list(
+        conn.execute(
+            select(deliveries.c.id, deliveries.c.unit, deliveries.c.target)
+            .join(incidents, incidents.c.id == deliveries.c.incident_id)
+            .where(incidents.c.number == number, deliveries.c.kind == kind)
+            .order_by(deliveries.c.id.desc())
         )
-    counts: dict[int, int] = {
-        iid: n
-        for iid, n in conn.execute(
-            select(reports.c.incident_id, func.count())
-            .where(reports.c.incident_id.in_(ids))
-            .group_by(reports.c.incident_id)
-        )
-    }
-    from gateway.workflow.calls import callbacks_open  # calls renders with this module
-
-    callbacks = callbacks_open(conn, ids)
-    return [
-        dict(
-            _summary(row),
-            deadlines=open_deadlines[row["id"]],
-            report_count=counts.get(row["id"], 0),
-            tasks=[callbacks[row["id"]]] if row["id"] in callbacks else [],
-        )
-        for row in rows
-    ]
-
-
-def _summary(row: RowMapping) -> dict[str, Any]:
-    return {
-        "number": row["number"],
-        "state": row["state"],
-        "category": row["category"],
-        "priority": row["priority"],
-        "location": snapshot(row).location,
-        "unit": row["unit"],
-        "unit_assigned": row["unit_assigned"],
-        "drill": row["drill"],
-        "master": row["master"],
-        "summary": row["summary"],
-        "reason": row["reason"],
-        "result": row["result"],
-        "created_at": format_utc(row["created_at"]),
-        "updated_at": format_utc(row["updated_at"]),
-        "milestones": row["milestones"],
-    }
-
-
-def document(conn: Connection, row: RowMapping, detail: bool = False) -> dict[str, Any]:
-    """One incident (`schemas/incident.schema.json`); `detail` adds its reports, event log
-    and notification deliveries."""
-    (doc,) = documents(conn, [row])
-    iid = row["id"]
-    if detail:
-        report_rows = (
-            conn.execute(select(reports).where(reports.c.incident_id == iid).order_by(reports.c.id))
-            .mappings()
-            .all()
-        )
-        doc["reports"] = [
-            dict(r["doc"], receipt=r["receipt"], auto_attached=r["auto_attached"])
-            for r in report_rows
-        ]
-        doc["events"] = [
-            {
-                "seq": e.seq,
-                "incident": e.number,
-                "action": e.action,
-                "actor": e.actor,
-                "at": format_utc(e.at),
-                "from_state": e.from_state,
-                "to_state": e.to_state,
-                "reason": e.reason,
-                "data": e.data,
-                "drill": e.drill,
-                "prev_hash": e.prev_hash,
-                "hash": e.hash,
-            }
-            for e in conn.execute(
-                select(events).where(events.c.incident_id == iid).order_by(events.c.seq)
-            )
-        ]
-        from gateway.workflow.calls import calls_of
-
-        doc["calls"] = calls_of(conn, [iid])[iid]
-        from gateway.workflow.sms import thread
-
-        doc["sms"] = thread(conn, [iid])[iid]
-        doc["deliveries"] = [
-            {
-                "target": d.target_name or d.target,
-                "kind": d.kind,
-                "attempt": d.attempts,
-                "status": d.status,
-                "http_status": d.http_status,
-                "at": format_utc(d.updated_at),
-                "error": d.error,
-            }
-            for d in conn.execute(
-                select(deliveries).where(deliveries.c.incident_id == iid).order_by(deliveries.c.id)
-            )
-        ]
-    return doc
+    )

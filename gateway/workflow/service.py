@@ -19,8 +19,9 @@ from gateway.errors import DomainError, NotFound
 from gateway.report import Report, format_utc
 from gateway.store.db import Database, WriteContext
 from gateway.store.prepared import Prepared
-from gateway.store.tables import deadlines, incidents, reports
+from gateway.store.tables import deadlines, deliveries, incidents, reports
 from gateway.workflow import correlate, records
+from gateway.workflow.documents import Documents
 from gateway.workflow.machine import (
     SYSTEM,
     Actor,
@@ -48,12 +49,15 @@ class Workflow:
         db: Database,
         config: Any,
         clock: Any,
-        notify_kinds: frozenset[str] = frozenset({"webhook"}),
+        documents: Documents | None = None,
     ) -> None:
         self.db = db
         self.config = config
         self.clock = clock
-        self.notify_kinds = notify_kinds
+        # Deliveries are queued only for target kinds something delivers (the config check
+        # refuses targets of other kinds).
+        self.notify_kinds: frozenset[str] = config.notify_kinds
+        self.documents = documents or Documents(config.enabled_channels)
         self.tz = ZoneInfo(config.city.timezone)
 
     def now(self) -> datetime:
@@ -65,6 +69,11 @@ class Workflow:
         self, number: str, action: str, actor: Actor, params: dict[str, Any]
     ) -> defer.Deferred[dict[str, Any]]:
         return self.db.write(self.act_in, number, action, actor, params, self.now())
+
+    def acknowledge_notice(
+        self, delivery: int, reason: str
+    ) -> defer.Deferred[tuple[str, str, dict[str, Any] | None]]:
+        return self.db.write(self.acknowledge_notice_in, delivery, reason, self.now())
 
     def fire_due(self, limit: int = 100) -> defer.Deferred[list[str]]:
         return self.db.write(self.fire_due_in, self.now(), limit)
@@ -105,7 +114,7 @@ class Workflow:
         if action == Action.ACCEPT:
             self._route_notices(ctx.conn, row["id"], outcome, params, now)
         ctx.flush()  # the detail view reads the events just appended
-        return records.document(ctx.conn, records.load(ctx.conn, number), detail=True)
+        return self.documents.of(ctx.conn, number, detail=True)
 
     def _route_accept(self, s: Snapshot, params: dict[str, Any]) -> dict[str, Any]:
         """Accepting classifies the incident: route it again with what is now known."""
@@ -205,7 +214,32 @@ class Workflow:
             row["drill"],
         )
         ctx.flush()  # the detail view reads the events just appended
-        return records.document(conn, records.load(conn, row["number"]), detail=True)
+        return self.documents.of(conn, row["number"], detail=True)
+
+    def acknowledge_notice_in(
+        self, ctx: WriteContext, delivery: int, reason: str, now: datetime
+    ) -> tuple[str, str, dict[str, Any] | None]:
+        """A duty phone answered the notice of outbox row `delivery` (DTMF 1, an SMS reply):
+        the unit's 签收 when the incident waits for that very unit's acknowledgement, by an
+        officer of that unit named after the phone; otherwise (the unit was only informed:
+        the city center of a priority-1 incident, the unit before an escalation) it only
+        confirms the notice. Returns (incident number, "acknowledged" | "confirmed", the
+        incident document when acknowledged)."""
+        ctx.lock()
+        notice = ctx.conn.execute(
+            select(deliveries.c.unit, deliveries.c.kind, deliveries.c.target, incidents.c.number)
+            .join(incidents, incidents.c.id == deliveries.c.incident_id)
+            .where(deliveries.c.id == delivery)
+        ).first()
+        if notice is None:
+            raise NotFound(f"no notice {delivery}")
+        row = records.load(ctx.conn, notice.number, lock=True)
+        if notice.unit is None or row["unit"] != notice.unit or row["state"] != State.DISPATCHED:
+            return notice.number, "confirmed", None
+        actor = Actor(f"{notice.kind}:{notice.target}", Role.UNIT_OFFICER, notice.unit)
+        params = {"reason": reason}
+        doc = self.act_in(ctx, notice.number, Action.ACKNOWLEDGE, actor, params, now)
+        return notice.number, "acknowledged", doc
 
     def fire_due_in(self, ctx: WriteContext, now: datetime, limit: int) -> list[str]:
         """Claim and fire every pending deadline that is due. The claim is an UPDATE of a

@@ -20,11 +20,12 @@ from twisted.internet import defer, reactor, task
 from twisted.web import resource, server
 
 from gateway.config import Config, WebhookSettings, load_config, sample_text
-from gateway.notify.webhook import WebhookNotifier, claim, sign, verdict
+from gateway.notify.outbox import Outbox, claim
+from gateway.notify.webhook import WebhookNotifier, sign, verdict
 from gateway.report import Location
 from gateway.store.db import Database
 from gateway.store.tables import deliveries
-from gateway.workflow import records
+from gateway.workflow.documents import Documents
 from tests.conftest import T0
 from tests.harness import STATION, Harness, actor
 
@@ -95,7 +96,9 @@ class World:
         self.db = Database(url)
         self.clock = task.Clock()
         self.clock.advance(T0.timestamp())
-        self.notifier = WebhookNotifier(self.db, config, clock=self.clock, jitter=lambda: 1.0)
+        documents = Documents(config.enabled_channels)
+        self.webhooks = WebhookNotifier(self.db, config, documents, clock=self.clock)
+        self.notifier = Outbox(self.db, self.webhooks, self.clock, jitter=lambda: 1.0)
 
     def dispatched(self, **accept: Any) -> str:
         """An incident accepted and dispatched to 南坝派出所: one webhook delivery queued."""
@@ -143,7 +146,7 @@ async def test_dispatch_is_posted_signed_and_recorded(world: World, receiver: An
     assert hmac.compare_digest(headers["x-alarmgw-signature"], "sha256=" + mac.hexdigest())
     assert "有人在抢劫".encode() in body  # UTF-8 as is, not \\u escapes
     payload = json.loads(body)
-    doc = world.h.read(lambda c: records.document(c, records.load(c, number), detail=False))
+    doc = world.h.read(lambda c: world.webhooks.documents.of(c, number))
     assert payload == {"delivery": row["id"], "reason": "dispatch", "drill": False, "incident": doc}
     assert doc["state"] == "dispatched" and doc["unit"] == STATION
     assert (row["status"], row["attempts"], row["http_status"], row["error"]) == (
@@ -315,7 +318,7 @@ async def test_a_receiver_that_never_answers_times_out(world: World, receiver: A
     polling = defer.ensureDeferred(world.poll())
     await r.arrived
     assert not polling.called
-    world.clock.advance(world.notifier.config.webhook.timeout)
+    world.clock.advance(world.webhooks.config.webhook.timeout)
     assert await polling == 1
     (row,) = world.rows()
     assert (row["status"], row["attempts"], row["error"]) == ("failed", 1, "timeout")
@@ -326,10 +329,10 @@ async def test_claim_is_a_lease(world: World) -> None:
     """A claimed row is not handed out again (another node, another poll) until the lease
     runs out; then it is, so a node that crashed mid-send loses nothing."""
     world.dispatched()
-    first = await world.db.write(claim, T0, 10, 35.0)
-    assert [c.url.rsplit("/", 1)[1] for c in first] == [STATION]
-    assert await world.db.write(claim, T0 + timedelta(seconds=34), 10, 35.0) == []
-    again = await world.db.write(claim, T0 + timedelta(seconds=35), 10, 35.0)
+    first = await world.db.write(claim, T0, "webhook", 10, 35.0)
+    assert [c.target.rsplit("/", 1)[1] for c in first] == [STATION]
+    assert await world.db.write(claim, T0 + timedelta(seconds=34), "webhook", 10, 35.0) == []
+    again = await world.db.write(claim, T0 + timedelta(seconds=35), "webhook", 10, 35.0)
     assert [c.id for c in again] == [first[0].id]
 
 

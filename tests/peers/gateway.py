@@ -28,9 +28,12 @@ def free_port(ip: str = "127.0.0.1", kind: socket.SocketKind = socket.SOCK_STREA
 
 
 class GatewayProcess:
-    def __init__(self, data_dir: Path, config: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, config: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.config = config
+        self.env = {**os.environ, **(env or {})}
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "gateway.log"
@@ -46,7 +49,7 @@ class GatewayProcess:
         if self.config:
             cmd += ["--config", str(self.config)]
         return subprocess.run(
-            cmd, cwd=ROOT, capture_output=True, text=True, check=check, timeout=60
+            cmd, cwd=ROOT, capture_output=True, text=True, check=check, timeout=60, env=self.env
         )
 
     def start(self, timeout: float = 30.0) -> None:
@@ -64,7 +67,9 @@ class GatewayProcess:
         if self.config:
             cmd += ["--config", str(self.config)]
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -144,8 +149,8 @@ def alive(pid: int) -> bool:
 
 def sample_with_ami(host: str, port: int, user: str, secret: str, extra: str = "") -> str:
     """The sample city with its AMI channel on, for a test Asterisk. The city center's
-    duty phone is left out: its notifications (of every incident left unaccepted past
-    its SLA) would ring whatever test peer answers on the carrier trunk at the time."""
+    duty phone stays commented out: its notifications (of every incident left unaccepted
+    past its SLA) would ring whatever test peer answers on the carrier trunk at the time."""
     from gateway.config import sample_text
 
     text = sample_text()
@@ -156,9 +161,7 @@ def sample_with_ami(host: str, port: int, user: str, secret: str, extra: str = "
         f'[channels.ami]\nenabled = true\nhost = "{host}"\nport = {port}\n'
         f'username = "{user}"\nsecret = "{secret}"\n{extra}',
     )
-    city_phone = '    { kind = "phone", address = "+8687100000110", name = "指挥中心值班台" },\n'
-    assert city_phone in text, "the sample city center's duty phone changed"
-    return text.replace(city_phone, "")
+    return text
 
 
 def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 20.0) -> T:
@@ -195,8 +198,7 @@ def db(gw: GatewayProcess) -> sqlite3.Connection:
 
 
 def sample_with_smpp(port: int, system_id: str, password: str, extra: str = "") -> str:
-    """The sample city with its SMPP channel bound to a test SMSC on 127.0.0.1:`port`; the
-    city center's duty phone left out as in `sample_with_ami`."""
+    """The sample city with its SMPP channel bound to a test SMSC on 127.0.0.1:`port`."""
     from gateway.config import sample_text
 
     text = sample_text()
@@ -207,8 +209,7 @@ def sample_with_smpp(port: int, system_id: str, password: str, extra: str = "") 
         f'[channels.smpp]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n'
         f'system_id = "{system_id}"\npassword = "{password}"\n{extra}',
     )
-    city_phone = '    { kind = "phone", address = "+8687100000110", name = "指挥中心值班台" },\n'
-    return text.replace(city_phone, "")
+    return text
 
 
 def dispatched_incident(gw: GatewayProcess, token: str, unit: str, sender: str) -> str:

@@ -27,9 +27,8 @@ def h(store_url: str, config) -> Iterator[Harness]:
 
 
 def incident(h: Harness, number: str) -> dict:
-    from gateway.workflow import records
 
-    return h.read(lambda c: records.document(c, records.load(c, number), detail=True))
+    return h.read(lambda c: h.workflow.documents.of(c, number, detail=True))
 
 
 def test_report_opens_incident_suggested_to_station(h: Harness) -> None:
@@ -260,7 +259,6 @@ def test_audit_chain_verifies_and_catches_edits(h: Harness) -> None:
 def test_list_documents_match_single_documents(h: Harness) -> None:
     """The queue renders many incidents in two queries; each must equal its own document."""
     from gateway.store.tables import incidents
-    from gateway.workflow import records
 
     sender = h.report().sender.__class__("phone", "13300000000")
     h.submit(h.report(sender=sender))
@@ -271,7 +269,8 @@ def test_list_documents_match_single_documents(h: Harness) -> None:
 
     def both(conn):
         rows = list(conn.execute(select(incidents).order_by(incidents.c.id)).mappings())
-        return records.documents(conn, rows), [records.document(conn, r) for r in rows]
+        documents = h.workflow.documents
+        return documents.many(conn, rows), [documents.one(conn, r) for r in rows]
 
     many, single = h.read(both)
     assert many == single and len(many) == 3

@@ -316,3 +316,20 @@ def _reason(exc: Any) -> str:
     if isinstance(exc, BaseException):
         return f"{type(exc).__name__}: {exc}"
     return "Shutdown"
+
+
+def as_list(resp: Any) -> list[Any]:
+    return resp if isinstance(resp, list) else [resp]
+
+
+def originate_failed(resp: Any) -> str | None:
+    """None if the originated call was answered; else why not (OriginateResponse)."""
+    final = as_list(resp)[-1]
+    if (final.get("Response") or "").lower() == "success" and final.get("Event"):
+        return None
+    if final.get("Event") != "OriginateResponse":
+        return None if (final.get("Response") or "").lower() == "success" else "refused"
+    reason = final.get("Reason", "")
+    return {"1": "hung up", "3": "no answer", "5": "busy", "8": "congestion"}.get(
+        reason, f"failed (reason {reason or '?'})"
+    )

@@ -4,6 +4,8 @@ need, without the SMPP machinery."""
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -114,3 +116,35 @@ def citizen_number(source: str) -> str:
         if source.startswith(prefix) and len(rest) == 11 and rest.startswith("1"):
             return rest
     return source
+
+
+# Fields a template may use (the channel fills them).
+TEMPLATE_FIELDS = frozenset({"incident", "time", "category", "priority", "summary", "address"})
+
+
+def config_problems(section: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What the schema cannot say of [channels.smpp]: the acknowledgement pattern must
+    compile and name its `incident` group; a template may only use known fields."""
+    problems: list[tuple[str, str]] = []
+    pattern = section.get("ack_pattern")
+    if pattern is not None:
+        try:
+            if "incident" not in re.compile(pattern).groupindex:
+                problems.append(("ack_pattern", "needs a group named incident, (?P<incident>…)"))
+        except re.error as e:
+            problems.append(("ack_pattern", f"not a regular expression: {e}"))
+    templates = {
+        k: section[k] for k in ("reply_receipt", "reply_followup", "notify_text") if k in section
+    }
+    templates |= {f"reply_updates.{k}": v for k, v in section.get("reply_updates", {}).items()}
+    for key, template in templates.items():
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as e:
+            problems.append((key, str(e)))
+            continue
+        unknown = sorted(fields - TEMPLATE_FIELDS)
+        if unknown:
+            known = ", ".join(sorted(TEMPLATE_FIELDS))
+            problems.append((key, f"unknown field {{{unknown[0]}}} ({known})"))
+    return problems

@@ -12,7 +12,7 @@ from alembic import op
 
 revision = "0001"
 down_revision = None
-branch_labels = None
+branch_labels = ("core",)  # the core's chain; each channel has a branch of its own
 depends_on = None
 
 

@@ -1,5 +1,5 @@
 """110 calls in the store: the `calls` rows the AMI channel writes, the call-taker's screen
-pop and the callback task that it and the HTTP API read.
+pop and the callback task that its routes and views read.
 
 A call's report is (channel ``phone``, external_id = Linkedid); the incident of a call is
 always found through that report, so a merge (which moves reports) moves the call too.
@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
+from gateway.channels.ami.tables import calls
 from gateway.report import format_utc
 from gateway.store.db import WriteContext
-from gateway.store.tables import calls, incidents, reports
+from gateway.store.tables import incidents, reports
 from gateway.workflow import records
+from gateway.workflow.documents import Documents
 from gateway.workflow.machine import Actor, EventDraft
 from gateway.workflow.table import OPEN_STATES, Role
 
@@ -166,7 +168,9 @@ def calls_of(conn: Connection, incident_ids: list[int]) -> dict[int, list[dict[s
     return out
 
 
-def current(conn: Connection, calltaker: str, now: datetime) -> dict[str, Any] | None:
+def current(
+    conn: Connection, calltaker: str, now: datetime, documents: Documents
+) -> dict[str, Any] | None:
     """The screen pop: the call-taker's call in progress, its incident and the caller's
     history (open incidents, and reports from the same number in the last 30 days)."""
     row = (
@@ -232,10 +236,10 @@ def current(conn: Connection, calltaker: str, now: datetime) -> dict[str, Any] |
     return {
         "calltaker": calltaker,
         "call": call_doc(row),
-        "incident": records.document(conn, inc),
+        "incident": documents.one(conn, inc),
         "history": {
             "days": HISTORY_DAYS,
-            "open_incidents": records.documents(conn, list(open_rows)),
+            "open_incidents": documents.many(conn, list(open_rows)),
             "reports": [
                 {
                     "receipt": r.receipt,

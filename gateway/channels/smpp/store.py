@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
+from gateway.channels.smpp.tables import sms_out, sms_out_parts, sms_parts
 from gateway.errors import NotFound
 from gateway.report import format_utc
 from gateway.store.db import WriteContext
 from gateway.store.prepared import Prepared
-from gateway.store.tables import incidents, reports, sms_out, sms_out_parts, sms_parts
+from gateway.store.tables import incidents, reports
 from gateway.workflow import records
 from gateway.workflow.machine import Actor, EventDraft
 from gateway.workflow.table import Role

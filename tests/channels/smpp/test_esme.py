@@ -1,7 +1,7 @@
 """The ESME bind (gateway/channels/smpp/esme.py) under faults the SMSC peer cannot make.
 
 The npm `smpp` server (tests/peers/smsc) only speaks well-formed SMPP, and the gateway's
-scenarios run against it (tests/sms/test_smpp_gateway.py). What a broken or hostile SMSC
+scenarios run against it (tests/channels/smpp/test_smpp_gateway.py). What a broken or hostile SMSC
 does to the byte stream — a command_length that cannot be right, a body that lies about its
 lengths, a command nobody knows, silence, a PDU that stops half-way — is played here by a
 raw TCP socket of our own (`RawSmsc`), the one thing allowed a mock: a fault the real peer

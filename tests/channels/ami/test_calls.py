@@ -81,7 +81,7 @@ def gw(
 
 @pytest.fixture
 def sipp(ami: AmiSession) -> type[Sipp]:
-    """The sipp peers; `ami` (tests/telephony/conftest.py) stops them after each test,
+    """The sipp peers; `ami` (tests/channels/ami/conftest.py) stops them after each test,
     hangs up what is left and resets the dialplan globals."""
     return Sipp
 

@@ -17,7 +17,7 @@ from gateway.channels.ami.client import AmiLink, _Manager, _Protocol
 from gateway.channels.ami.service import report_of
 from gateway.report import Report
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "ami"
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
 

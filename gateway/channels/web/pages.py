@@ -6,6 +6,7 @@ report's external id, so a double click or a browser resubmission stores one rep
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -55,7 +56,9 @@ DONE = """<h1>报警已收到</h1>
 
 
 def form_page(
-    categories: dict[str, Any], values: dict[str, str] | None = None, error: str | None = None
+    categories: Mapping[str, Any],
+    values: dict[str, str] | None = None,
+    error: str | None = None,
 ) -> bytes:
     v = values or {}
     options = ['<option value="">（不确定）</option>'] + [

@@ -152,6 +152,7 @@ def test_duty_phone_acknowledges_with_1(ami: AmiSession, asterisk: Asterisk) -> 
         Priority="1",
         CallerID='"110" <110>',
         Variable=[
+            "ALARMGW_DELIVERY=17",
             "ALARMGW_INCIDENT=202611240003",
             "ALARMGW_UNIT=PS-0101",
             "ALARMGW_CATEGORY=theft",
@@ -160,6 +161,11 @@ def test_duty_phone_acknowledges_with_1(ami: AmiSession, asterisk: Asterisk) -> 
     )
     assert ami.wait_event("OriginateResponse", ActionID=res["ActionID"])["Response"] == "Success"
     ack = ami.wait_event("UserEvent", UserEvent="AlarmgwNotifyAck", timeout=20)
-    assert (ack["Incident"], ack["Unit"], ack["Digit"]) == ("202611240003", "PS-0101", "1")
+    assert (ack["Delivery"], ack["Incident"], ack["Unit"], ack["Digit"]) == (
+        "17",
+        "202611240003",
+        "PS-0101",
+        "1",
+    )
     assert phone.wait(15) == 0, phone.log()
     assert not ami.user_events("AlarmgwNotifyResult")

@@ -1,25 +1,30 @@
 """110 phone calls
 
 Revision ID: 0002
-Revises: 0001
+Revises: - (the base of the ami branch; needs the core at 0001)
 Create Date: 2026-11-24
 
 One row per call followed over AMI: arrival, queue, answer, hang-up, recording and the
-abandoned-call callback task.
+abandoned-call callback task. The base of the AMI channel's branch (label ``ami``).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+down_revision = None
+branch_labels = ("ami",)
+depends_on = "0001"
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    # Before channels had branches of their own the revisions were one chain, 0001 → 0002 →
+    # 0003; a database stamped 0003 then has this table already (and the stamp says only
+    # 0003 and what it depends on).
+    if sa.inspect(op.get_bind()).has_table("calls"):
+        return
     op.create_table(
         "calls",
         sa.Column("id", ID, autoincrement=True, nullable=False),

@@ -20,7 +20,7 @@ from twisted.internet import defer
 
 from gateway.channels.ami.client import AmiLink, AmiUnavailable, _Manager, _Protocol
 
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "ami"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "ami"
 
 
 class _Transport:

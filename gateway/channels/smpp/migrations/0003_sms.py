@@ -1,20 +1,21 @@
 """SMS over SMPP
 
 Revision ID: 0003
-Revises: 0002
+Revises: - (the base of the smpp branch; needs the core at 0001)
 Create Date: 2026-11-24
 
 Parts of concatenated SMS waiting for the rest, and the SMS the gateway sends with the
-SMSC's message id of each part (for delivery receipts).
+SMSC's message id of each part (for delivery receipts). The base of the SMS channel's
+branch (label ``smpp``).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
-branch_labels = None
-depends_on = None
+down_revision = None
+branch_labels = ("smpp",)
+depends_on = "0001"
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

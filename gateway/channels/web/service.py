@@ -1,0 +1,72 @@
+"""The web channel's service: nothing runs of its own (the gateway's HTTP site serves its
+routes); it holds what the routes need and builds a report from a submission."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import fastjsonschema
+from twisted.application.service import Service
+
+from gateway.channel import ChannelContext, RouteCall
+from gateway.http.resource import HttpError, compile_schema, schema_error
+from gateway.report import Report, parse_utc
+from gateway.schemas import load_schema
+from gateway.workflow.table import Role
+
+# Who may claim a channel other than "web", a received_at of their own, or the drill flag.
+SYSTEM_ROLES = frozenset({Role.INTEGRATION, Role.ADMIN})
+DRILL_SUBMITTERS = frozenset({Role.DRILL_COORDINATOR, Role.INTEGRATION, Role.ADMIN})
+MAX_KEY = 200  # characters of an Idempotency-Key (the external_id's limit)
+
+
+class WebChannel(Service):
+    name = "web"  # type: ignore[assignment]
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self.validate = compile_schema(load_schema("report-submission.schema.json"))
+
+    def report(self, call: RouteCall, doc: Any, key: str | None = None) -> Report:
+        """The report of a submission (the body of POST /api/v1/reports, or the form's);
+        refuses with 4xx what the schema or the sender's role does not allow."""
+        who = call.actor
+        if not isinstance(doc, dict):
+            raise HttpError(422, "invalid_report", "the body must be a JSON object")
+        try:
+            self.validate(doc)
+        except fastjsonschema.JsonSchemaValueException as e:
+            raise schema_error(e, "invalid_report") from None
+        system = who is not None and who.role in SYSTEM_ROLES
+        channel = doc.get("channel", "web" if not system else "api")
+        if channel != "web" and not system:
+            raise HttpError(
+                403,
+                "forbidden",
+                f"only an integration token may use channel {channel!r}",
+                "channel",
+            )
+        if doc.get("drill") and (who is None or who.role not in DRILL_SUBMITTERS):
+            raise HttpError(
+                403,
+                "forbidden",
+                "drill reports need a drill_coordinator, integration or admin token",
+                "drill",
+            )
+        key = key if key is not None else (call.header("idempotency-key") or "").strip()
+        external_id = key or doc.get("external_id") or str(uuid.uuid4())
+        if len(external_id) > MAX_KEY:
+            raise HttpError(
+                422,
+                "invalid_report",
+                f"Idempotency-Key is over {MAX_KEY} characters",
+                "external_id",
+            )
+        received = (
+            parse_utc(doc["received_at"], "received_at")
+            if (system and "received_at" in doc)
+            else call.now
+        )
+        full = dict(doc, channel=channel, external_id=external_id, received_at=received.isoformat())
+        return Report.from_json(full)

@@ -1,0 +1,319 @@
+"""The HTTP plumbing (twisted.web): a table of routes, JSON in and out, bearer tokens, and
+errors as JSON documents of `schemas/error.schema.json` naming the field where there is one.
+
+A route's handler gets a `Call` (the request as a route sees it) and returns
+``(status, body)`` or ``(status, body, content type)``, or a Deferred or coroutine of that.
+The core's routes (incidents, units, receipts, operations) and each enabled channel's (the
+web channel's report form, the AMI channel's screen pop, …) are served alike. Bad input
+never stops the server: the worst it gets is a 4xx.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import fastjsonschema
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from gateway import auth
+from gateway.errors import DomainError
+from gateway.report import InvalidReport
+from gateway.store.db import StoreUnavailable
+from gateway.workflow.machine import Actor
+from gateway.workflow.table import Role
+
+log = Logger()
+
+STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
+JSON = b"application/json; charset=utf-8"
+HTML = b"text/html; charset=utf-8"
+# No request needs more; deeper documents only make trouble for every encoder downstream.
+MAX_DEPTH = 32
+
+
+class HttpError(Exception):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.field = status, error, message, field
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: bytes
+    pattern: re.Pattern[str]
+    handler: Callable[[Call], Any]
+    auth: str = "required"  # "none" | "optional" | "required"
+    roles: frozenset[Role] | None = None  # with a token: only these roles
+
+
+def route(
+    method: str,
+    pattern: str,
+    handler: Callable[[Call], Any],
+    auth: str = "required",
+    roles: frozenset[Role] | frozenset[str] | None = None,
+) -> Route:
+    return Route(
+        method.encode(),
+        re.compile(pattern),
+        handler,
+        auth,
+        frozenset(Role(r) for r in roles) if roles is not None else None,
+    )
+
+
+class Call:
+    """One request as a route handler sees it (`gateway.channel.RouteCall`)."""
+
+    def __init__(
+        self, site: ApiResource, request: server.Request, params: Mapping[str, str]
+    ) -> None:
+        self.site = site
+        self.request = request
+        self.params = dict(params)
+        self.actor: Actor | None = None
+        self.now = datetime.fromtimestamp(site.clock.seconds(), UTC)
+        self.gone = False  # the client went away: nothing to answer
+        request.notifyFinish().addErrback(self._lost)
+
+    def _lost(self, _f: Failure) -> None:
+        self.gone = True
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query or form arguments, the first value of each, decoded."""
+        args: dict[bytes, list[bytes]] = self.request.args or {}
+        return {
+            k.decode("utf-8", "replace"): v[0].decode("utf-8", "replace") for k, v in args.items()
+        }
+
+    def form(self) -> dict[str, str]:
+        return self.query
+
+    def header(self, name: str) -> str | None:
+        value = self.request.getHeader(name.encode())
+        return value.decode("utf-8", "replace") if value is not None else None
+
+    @property
+    def too_large(self) -> bool:
+        return bool(getattr(self.request, "too_large", False))
+
+    def json(self) -> Any:
+        """The body as JSON: refuses (413, 415, 400) what is too large, not
+        ``application/json``, not UTF-8, malformed or nested deeper than `MAX_DEPTH`."""
+        if self.too_large:
+            raise HttpError(413, "too_large", f"body over {self.site.max_body} bytes")
+        ctype = (self.request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
+        if ctype != b"application/json":
+            raise HttpError(415, "unsupported_media_type", "send Content-Type: application/json")
+        assert self.request.content is not None
+        raw = self.request.content.read()
+        try:
+            # RFC 8259 §8.1: JSON between systems is UTF-8 (json.loads on bytes would also
+            # guess UTF-16 and UTF-32).
+            doc = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except UnicodeDecodeError:
+            raise HttpError(400, "bad_json", "the body is not UTF-8") from None
+        except json.JSONDecodeError as e:
+            raise HttpError(
+                400, "bad_json", f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+            ) from None
+        except ValueError as e:  # NaN, Infinity
+            raise HttpError(400, "bad_json", str(e)) from None
+        except RecursionError:
+            raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}") from None
+        if _too_deep(doc):
+            raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}")
+        return doc
+
+
+class ApiResource(resource.Resource):
+    """Serves a table of routes."""
+
+    isLeaf = True
+
+    def __init__(self, db: Any, clock: Any, max_body: int, routes: list[Route]) -> None:
+        super().__init__()
+        self.db = db
+        self.clock = clock
+        self.max_body = max_body
+        self.routes = routes
+        self.tokens = auth.TokenCache()
+
+    def render(self, request: server.Request) -> Any:
+        path = request.path.decode("utf-8", "replace")
+        method = request.method
+        if method == b"HEAD":
+            method = b"GET"
+        allowed: list[str] = []
+        for r in self.routes:
+            match = r.pattern.match(path)
+            if match is None:
+                continue
+            if r.method != method:
+                allowed.append(r.method.decode())
+                continue
+            call = Call(self, request, match.groupdict())
+            d = defer.ensureDeferred(self._run(r, call))
+            d.addCallbacks(
+                lambda out, call=call: self._respond(call, *out),
+                self._fail,
+                errbackArgs=(call,),
+            )
+            return server.NOT_DONE_YET
+        if allowed:
+            request.setHeader(b"Allow", ", ".join(allowed).encode())
+            return self._answer_error(
+                request, HttpError(405, "method_not_allowed", f"use {', '.join(allowed)} on {path}")
+            )
+        return self._answer_error(request, HttpError(404, "not_found", f"no such path: {path}"))
+
+    async def _run(self, r: Route, call: Call) -> Any:
+        if r.auth != "none":
+            call.actor = await self.actor(call.request, required=r.auth == "required")
+            if r.roles is not None and call.actor is not None and call.actor.role not in r.roles:
+                raise HttpError(403, "forbidden", f"role {call.actor.role} may not do this")
+        out = r.handler(call)
+        if inspect.isawaitable(out):
+            out = await out
+        return out
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def _respond(self, call: Call, status: int, body: Any, content_type: bytes = JSON) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+        if call.gone:
+            return
+        request = call.request
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", content_type)
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Content-Length", str(len(data)).encode())
+        request.write(data)
+        request.finish()
+
+    def _fail(self, failure: Failure, call: Call) -> None:
+        err = failure.value
+        if isinstance(err, HttpError):
+            e = err
+        elif isinstance(err, InvalidReport):
+            e = HttpError(422, "invalid_report", err.problem, err.field)
+        elif isinstance(err, DomainError):
+            kind = getattr(err, "kind", "invalid")
+            e = HttpError(STATUS_OF_KIND.get(kind, 422), kind, err.message, _field(err))
+        elif isinstance(err, StoreUnavailable):
+            e = HttpError(
+                503,
+                "unavailable",
+                "暂时无法保存，请稍后重试 (store unavailable, retry)",
+                headers={"Retry-After": "1"},
+            )
+        else:
+            log.failure(
+                "Request failed: {method} {path}",
+                failure,
+                method=call.request.method.decode(),
+                path=call.request.path.decode(),
+            )
+            e = HttpError(500, "internal", "internal error")
+        if call.gone or call.request.startedWriting:
+            return
+        self._error_headers(call.request, e)
+        self._respond(call, e.status, _error_body(e))
+
+    def _answer_error(self, request: server.Request, e: HttpError) -> bytes:
+        """An error answered synchronously from `render` (no route matched)."""
+        self._error_headers(request, e)
+        data = json.dumps(_error_body(e), ensure_ascii=False).encode()
+        request.setResponseCode(e.status)
+        request.setHeader(b"Content-Type", JSON)
+        request.setHeader(b"Cache-Control", b"no-store")
+        return data
+
+    @staticmethod
+    def _error_headers(request: server.Request, e: HttpError) -> None:
+        for k, v in e.headers.items():
+            request.setHeader(k.encode(), v.encode())
+
+    # -- who is asking -----------------------------------------------------------------------
+
+    async def actor(self, request: server.Request, required: bool = True) -> Actor | None:
+        header = request.getHeader(b"authorization") or b""
+        scheme, _, token = header.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            if required:
+                raise HttpError(401, "unauthorized", "send Authorization: Bearer <token>")
+            return None
+        token = token.strip()
+        hit, who = self.tokens.get(token)
+        if not hit:
+            who = await self.db.read(auth.lookup, token)
+            self.tokens.put(token, who)
+        if who is None:
+            raise HttpError(401, "unauthorized", "unknown or revoked token")
+        return who
+
+
+def compile_schema(schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+    # fastjsonschema rewrites the $refs of the dict it is given: hand it a copy.
+    return fastjsonschema.compile(copy.deepcopy(dict(schema)))  # type: ignore[no-any-return]
+
+
+def schema_error(e: fastjsonschema.JsonSchemaValueException, error: str) -> HttpError:
+    """A 422 naming the field a JSON Schema refused."""
+    path = [str(p) for p in (e.path or [])[1:]]
+    field = ".".join(path) or None
+    message = e.message.replace("data.", "").replace("data ", "")
+    if e.rule == "additionalProperties":
+        # fastjsonschema says "must not contain {'colour'} properties": name the field.
+        unknown = re.findall(r"'([^']*)'", e.message)
+        where = field or "the document"
+        if unknown:
+            field = ".".join([*path, unknown[0]])
+            message = f"unknown field {unknown[0]!r} in {where}"
+        else:
+            message = f"unknown field in {where}: {message}"
+    return HttpError(422, error, message, field)
+
+
+def _field(err: DomainError) -> str | None:
+    field = getattr(err, "field", None)
+    return field if isinstance(field, str) else None
+
+
+def _error_body(e: HttpError) -> dict[str, Any]:
+    return {"error": e.error, "message": e.message, "field": e.field}
+
+
+def _too_deep(doc: Any) -> bool:
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
