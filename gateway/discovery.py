@@ -2,7 +2,7 @@
 
 A channel is a package exporting ``CHANNEL`` (a `gateway.channel.Channel`): the folders of
 `gateway.channels`, and any installed distribution's entry point in the ``alarmgw.channels``
-group (``toy = "toypkg"``). Finding them reads names only; a declaration is imported when a
+group (``pager = "alarmgw_pager"``). Finding them reads names only; a declaration is imported when a
 ``[channels.<code>]`` section names it (or, for one enabled by default such as ``web``, to
 learn that), and its service and the rest only once it is enabled.
 """
