@@ -187,7 +187,7 @@ def _build(text: str, label: str, path: Path | None, base: Traversable) -> Confi
             code: Category(
                 code=code,
                 name=c["name"],
-                priority=c["priority"],
+                priority=int(c["priority"]),  # the schema lets a whole float (2.0) through
                 route_to=c.get("route_to"),
                 also_notify=_targets(c.get("also_notify", ())),
             )

@@ -138,6 +138,19 @@ class Outcome:
     clears_deadlines: bool = True
 
 
+def whole_priority(value: Any) -> int | None:
+    """A priority as the integer it is. JSON Schema counts 1.0 (or 1e0) as an integer, so
+    the API's schema lets a whole float through; SLAs are indexed by the priority and it is
+    stored and returned as an integer."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4
+    ):
+        raise BadParameters(f"priority must be 1, 2, 3 or 4 (got {value!r})")
+    return value
+
+
 def effective_priority(s: Snapshot) -> int:
     return s.priority if s.priority is not None else DEFAULT_PRIORITY
 
@@ -210,7 +223,9 @@ def apply(
     unit = s.unit
 
     if action is Action.ACCEPT:
-        priority = params.get("priority") or params.get("default_priority") or s.priority
+        priority = whole_priority(
+            params.get("priority") or params.get("default_priority") or s.priority
+        )
         new = replace(
             s,
             category=params["category"],

@@ -1,0 +1,63 @@
+"""Defects a user found in the workflow, each pinned by a test through a stable interface:
+the pure `machine.apply` and the configuration loader."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.config import load_config, sample_text
+from gateway.workflow.machine import Actor, Snapshot, apply
+from gateway.workflow.table import Role, State
+
+CONFIG = load_config(None)
+NOW = datetime(2026, 11, 24, 1, tzinfo=UTC)
+CITY, NANBA = "530100000000", "530102510000"
+CALLTAKER = Actor("ct", Role.CALLTAKER, CITY)
+
+
+def received(**kw: object) -> Snapshot:
+    return Snapshot("530100-20261124-000001", State.RECEIVED, unit=NANBA, **kw)  # type: ignore[arg-type]
+
+
+# -- 1. a priority sent as a whole float (1.0, 4.0, 1e0) is that integer -------------------------
+
+
+@pytest.mark.parametrize("priority", [1.0, 4.0])
+def test_accept_takes_a_whole_float_priority_as_the_integer(priority: float) -> None:
+    out = apply(
+        received(),
+        "accept",
+        CALLTAKER,
+        {"category": "criminal", "priority": priority},
+        now=NOW,
+        org=CONFIG.org,
+        sla=CONFIG.sla,
+    )
+    assert out.incident.priority == int(priority)
+    assert type(out.incident.priority) is int
+    assert type(out.events[0].data["priority"]) is int
+    [deadline] = [e for e in out.effects if hasattr(e, "due")]
+    seconds = CONFIG.sla.seconds("dispatch", int(priority))
+    assert seconds is not None and (deadline.due - NOW).total_seconds() == seconds
+
+
+def test_a_whole_float_category_priority_in_the_config_is_the_integer(tmp_path: Path) -> None:
+    old = '[categories.criminal]\nname = "刑事"\npriority = 2\n'
+    assert old in sample_text()
+    path = tmp_path / "city.toml"
+    path.write_text(sample_text().replace(old, old.replace("= 2\n", "= 1.0\n")), "utf-8")
+    config = load_config(path)
+    assert type(config.categories["criminal"].priority) is int
+    out = apply(
+        received(),
+        "accept",
+        CALLTAKER,
+        {"category": "criminal", "default_priority": config.categories["criminal"].priority},
+        now=NOW,
+        org=config.org,
+        sla=config.sla,
+    )
+    assert out.incident.priority == 1 and type(out.incident.priority) is int
