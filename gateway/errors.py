@@ -9,9 +9,10 @@ class DomainError(Exception):
 
     kind = "invalid"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field  # the parameter at fault (HTTP: the error's "field"), if one is
 
 
 class NotFound(DomainError):

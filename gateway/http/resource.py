@@ -218,7 +218,7 @@ class ApiResource(resource.Resource):
             e = HttpError(422, "invalid_report", err.problem, err.field)
         elif isinstance(err, DomainError):
             kind = getattr(err, "kind", "invalid")
-            e = HttpError(STATUS_OF_KIND.get(kind, 422), kind, err.message, _field(err))
+            e = HttpError(STATUS_OF_KIND.get(kind, 422), kind, err.message, err.field)
         elif isinstance(err, StoreUnavailable):
             e = HttpError(
                 503,
@@ -292,11 +292,6 @@ def schema_error(e: fastjsonschema.JsonSchemaValueException, error: str) -> Http
         else:
             message = f"unknown field in {where}: {message}"
     return HttpError(422, error, message, field)
-
-
-def _field(err: DomainError) -> str | None:
-    field = getattr(err, "field", None)
-    return field if isinstance(field, str) else None
 
 
 def _error_body(e: HttpError) -> dict[str, Any]:

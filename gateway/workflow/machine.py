@@ -151,6 +151,18 @@ def whole_priority(value: Any) -> int | None:
     return value
 
 
+def checked_location(value: Any) -> dict[str, Any]:
+    """A location given with an action, held to what a report's must be: lat and lon come
+    together, and there is a point or an address (`{"accuracy_m": 5}` alone says nowhere)."""
+    if not isinstance(value, dict):
+        raise BadParameters("location must be an object", "location")
+    if ("lat" in value) != ("lon" in value):
+        raise BadParameters("location: lat and lon come together or not at all", "location")
+    if "lat" not in value and not value.get("address"):
+        raise BadParameters("location needs lat and lon, or an address", "location")
+    return value
+
+
 def effective_priority(s: Snapshot) -> int:
     return s.priority if s.priority is not None else DEFAULT_PRIORITY
 
@@ -216,6 +228,8 @@ def apply(
         if params.get(name) in (None, ""):
             raise BadParameters(f"action {action} needs {name}")
 
+    if params.get("location") is not None:
+        checked_location(params["location"])
     reason = params.get("reason")
     data: dict[str, Any] = {}
     effects: list[Effect] = []
@@ -313,6 +327,9 @@ def apply(
     if t.target not in (RESUME, REDISPATCH):
         assert target == t.target, (action, target, t.target)
     new = replace(new, state=target)
+    if new.location != s.location:
+        # Who moved the incident where: the audit log keeps both places.
+        data = {**data, "location": new.location, "from_location": s.location}
     effects[:0] = arm(target, new, now, sla, new.unit)
     event = EventDraft(str(action), s.state, target, actor, reason, data)
     return Outcome(new, [event], effects)

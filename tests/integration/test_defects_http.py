@@ -58,3 +58,50 @@ def test_accept_with_a_whole_float_priority(
         "GET", f"/api/v1/incidents/{number}", token=tokens["supervisor"]
     )
     assert status == 200 and type(again["priority"]) is int
+
+
+# -- 2. half a location replaced the incident's, unrouted and unlogged --------------------------
+
+
+@pytest.mark.parametrize(
+    ("location", "field"),
+    [
+        ({"lon": 100.0}, "location"),
+        ({"lat": 1e-101}, "location"),
+        ({"accuracy_m": 5}, "location"),
+        ({"lat": 91, "lon": 102.65}, "location.lat"),
+    ],
+    ids=["lon-alone", "lat-alone", "accuracy-alone", "lat-range"],
+)
+def test_accept_refuses_half_a_location(
+    gateway: GatewayProcess, tokens: dict[str, str], location: dict[str, float], field: str
+) -> None:
+    number = new_incident(gateway, location=NANBA)
+    status, err = gateway.request(
+        "POST",
+        f"/api/v1/incidents/{number}/actions",
+        {"action": "accept", "category": "criminal", "location": location},
+        token=tokens["calltaker"],
+    )
+    assert status == 422 and err["field"] == field, err
+    status, doc = gateway.request("GET", f"/api/v1/incidents/{number}", token=tokens["supervisor"])
+    assert doc["state"] == "received" and doc["location"] == NANBA and doc["unit"] == STATION
+    assert [e["action"] for e in doc["events"]] == ["create"]
+
+
+def test_a_location_change_is_in_the_audit_log(
+    gateway: GatewayProcess, tokens: dict[str, str]
+) -> None:
+    number = new_incident(gateway, location=NANBA)
+    moved = {"lat": 25.04, "lon": 102.71, "address": "青年路1号"}  # 青山派出所
+    status, doc = gateway.request(
+        "POST",
+        f"/api/v1/incidents/{number}/actions",
+        {"action": "accept", "category": "criminal", "location": moved},
+        token=tokens["calltaker"],
+    )
+    assert status == 200, doc
+    assert doc["location"] == moved and doc["unit"] == "530103520000"
+    [accept] = [e for e in doc["events"] if e["action"] == "accept"]
+    assert accept["actor"]["user"] == "ct-defects"
+    assert accept["data"]["location"] == moved and accept["data"]["from_location"] == NANBA

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config, sample_text
-from gateway.workflow.machine import Actor, Snapshot, apply
+from gateway.workflow.machine import Actor, BadParameters, Snapshot, apply
 from gateway.workflow.table import Role, State
 
 CONFIG = load_config(None)
@@ -61,3 +61,51 @@ def test_a_whole_float_category_priority_in_the_config_is_the_integer(tmp_path: 
         sla=config.sla,
     )
     assert out.incident.priority == 1 and type(out.incident.priority) is int
+
+
+# -- 2. half a location on an action, and location changes in the audit log --------------------
+
+HERE = {"lat": 24.98, "lon": 102.65, "accuracy_m": 15.0}
+
+
+@pytest.mark.parametrize(
+    "location", [{"lon": 100.0}, {"lat": 1e-101}, {"accuracy_m": 5}, {}], ids=str
+)
+def test_accept_refuses_half_a_location(location: dict[str, float]) -> None:
+    with pytest.raises(BadParameters) as refused:
+        apply(
+            received(location=HERE),
+            "accept",
+            CALLTAKER,
+            {"category": "criminal", "location": location},
+            now=NOW,
+            org=CONFIG.org,
+            sla=CONFIG.sla,
+        )
+    assert refused.value.field == "location"
+
+
+def test_a_location_change_is_in_the_event() -> None:
+    moved = {"lat": 25.04, "lon": 102.71, "address": "青年路1号"}
+    out = apply(
+        received(location=HERE),
+        "accept",
+        CALLTAKER,
+        {"category": "criminal", "location": moved},
+        now=NOW,
+        org=CONFIG.org,
+        sla=CONFIG.sla,
+    )
+    assert out.incident.location == moved
+    assert out.events[0].data["location"] == moved
+    assert out.events[0].data["from_location"] == HERE
+    same = apply(
+        received(location=HERE),
+        "accept",
+        CALLTAKER,
+        {"category": "criminal", "location": dict(HERE)},
+        now=NOW,
+        org=CONFIG.org,
+        sla=CONFIG.sla,
+    )
+    assert "location" not in same.events[0].data and "from_location" not in same.events[0].data
