@@ -356,7 +356,8 @@ def _listen(reactor: Any, host: str, port: int, site: Any) -> Any:
             if getattr(err, "errno", None) == errno.EADDRINUSE
             else getattr(err, "strerror", None) or str(err)
         )
-        raise StartupError(f"cannot listen on {host}:{port}: {why}") from None
+        where = f"[{host}]" if ":" in host else host
+        raise StartupError(f"cannot listen on {where}:{port}: {why}") from None
     listening.stopReading()  # connections wait in the backlog until the store is up
     return listening
 
