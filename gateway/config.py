@@ -439,22 +439,24 @@ def _notify_problems(data: Mapping[str, Any], enabled: Sequence[Channel]) -> lis
         if channel.notify_kind and channel.notify_kind not in kinds:
             others[channel.notify_kind] = channel
     places = [
-        (f"org.units[{i}].notify", unit.get("notify", ()))
+        (f"org.units[{i}].notify", f"unit {unit['code']}, ", unit.get("notify", ()))
         for i, unit in enumerate(data["org"]["units"])
     ] + [
-        (f"categories.{code}.also_notify", category.get("also_notify", ()))
+        (f"categories.{code}.also_notify", "", category.get("also_notify", ()))
         for code, category in data["categories"].items()
     ]
     problems = []
-    for where, targets in places:
+    for where, whose, targets in places:
         for j, target in enumerate(targets):
             kind = target["kind"]
             if kind == "webhook" or kind in kinds:
                 continue
             if kind in others:
-                why = f"{kind!r} targets need [channels.{others[kind].code}] enabled"
+                why = f"need [channels.{others[kind].code}] enabled"
             else:
                 known = ", ".join(sorted({"webhook", *kinds}))
-                why = f"no enabled channel delivers {kind!r} targets (deliverable: {known})"
-            problems.append(f"{where}[{j}].kind: {why}")
+                why = f"cannot be delivered: no installed channel delivers them ({known} can be)"
+            problems.append(
+                f'{where}[{j}].kind: "{kind}" targets {why} ({whose}target {target["address"]})'
+            )
     return problems

@@ -119,6 +119,9 @@ def test_jurisdiction_from_geojson_file(tmp_path: Path) -> None:
 
 # -- bad configurations ---------------------------------------------------------------------------
 
+NANBA_WEBHOOK = '{ kind = "webhook", address = "http://127.0.0.1:9/units/530102510000" },'
+FIRE_119 = '{ kind = "webhook", address = "http://127.0.0.1:9/119", name = "119指挥中心" },'
+
 # (id, old text, new text, key path, problem)
 BAD_CASES = [
     (
@@ -255,14 +258,14 @@ BAD_CASES = [
         'kind = "webhook"',
         'kind = "fax"',
         "categories.fire.also_notify[0].kind",
-        "no enabled channel delivers 'fax' targets (deliverable: webhook)",
+        '"fax" targets cannot be delivered: no installed channel delivers them (webhook can be)',
     ),
     (
         "unit-notify-kind",
         '{ kind = "webhook", address = "http://127.0.0.1:9/units/530100000000"',
         '{ kind = "pager", address = "http://127.0.0.1:9/units/530100000000"',
         "org.units[0].notify[0].kind",
-        "no enabled channel delivers 'pager' targets",
+        '"pager" targets cannot be delivered',
     ),
     (
         # A unit would never hear of its incidents: the channel that delivers them is off.
@@ -270,14 +273,14 @@ BAD_CASES = [
         '    # { kind = "phone"',
         '    { kind = "phone"',
         "org.units[0].notify[1].kind",
-        "'phone' targets need [channels.ami] enabled",
+        '"phone" targets need [channels.ami] enabled (unit 530100000000, target +8687100000110)',
     ),
     (
         "sms-target-with-smpp-off",
         '    # { kind = "sms"',
         '    { kind = "sms"',
         "org.units[1].notify[1].kind",
-        "'sms' targets need [channels.smpp] enabled",
+        '"sms" targets need [channels.smpp] enabled (unit 530100170000, target +8613800000122)',
     ),
     (
         "jurisdiction-not-geojson-path",
@@ -369,6 +372,28 @@ BAD_CASES = [
         '[channels.smpp]\nenabled = false\nreply_updates = { parked = "x" }',
         "channels.smpp.reply_updates",
         "parked",
+    ),
+    # A notify target nothing can deliver would be dropped silently.
+    (
+        "sms_target_without_smpp",
+        NANBA_WEBHOOK,
+        NANBA_WEBHOOK + '\n    { kind = "sms", address = "13900000001" },',
+        "org.units[3].notify[1].kind",
+        '"sms" targets need [channels.smpp] enabled (unit 530102510000, target 13900000001)',
+    ),
+    (
+        "phone_target_without_ami",
+        FIRE_119,
+        FIRE_119 + '\n    { kind = "phone", address = "119" },',
+        "categories.fire.also_notify[1].kind",
+        '"phone" targets need [channels.ami] enabled (target 119)',
+    ),
+    (
+        "telegram_target",
+        NANBA_WEBHOOK,
+        NANBA_WEBHOOK + '\n    { kind = "telegram", address = "@nanba_duty" },',
+        "org.units[3].notify[1].kind",
+        '"telegram" targets cannot be delivered: no installed channel delivers them',
     ),
 ]
 
