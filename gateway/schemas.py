@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,4 +33,31 @@ def load_schema(name: str) -> dict[str, Any]:
     """The parsed schema, read once per process. Shared: callers must not mutate it."""
     with schema_path(name).open(encoding="utf-8") as f:
         schema: dict[str, Any] = json.load(f)
+    return schema
+
+
+#: Where a schema file lists the category codes (警情类别). The files list the sample city's
+#: nine; a city defines its own in its config ([categories]), and the schemas the API
+#: enforces and publishes take those (`with_categories`).
+CATEGORY_ENUMS: dict[str, tuple[str, ...]] = {
+    "report.schema.json": ("$defs", "category"),
+    "report-submission.schema.json": ("$defs", "category"),
+    "action.schema.json": ("properties", "category"),
+}
+
+
+def with_categories(
+    schema: dict[str, Any], name: str, categories: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """``schema``, a copy of file ``name`` (never `load_schema`'s shared dict), with the
+    category codes ``categories`` (code → name, from the config) in place of the file's;
+    unchanged with ``None``."""
+    path = CATEGORY_ENUMS.get(name)
+    if categories is not None and path is not None:
+        node = schema
+        for key in path:
+            node = node[key]
+        node["enum"] = list(categories)
+        listed = ", ".join(f"{code} {label}" for code, label in categories.items())
+        node["description"] = f"Category (警情类别), one of this city's: {listed}."
     return schema

@@ -6,17 +6,22 @@ the OpenAPI document publishes them, so the two never disagree."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.channel import Channel, resolve
-from gateway.schemas import load_schema
+from gateway.schemas import load_schema, with_categories
 from gateway.workflow.documents import CORE_KEYS
 
 
-def action_schema(channels: Sequence[Channel]) -> dict[str, Any]:
-    """`action.schema.json` with the channels' actions and their parameters."""
-    schema = copy.deepcopy(load_schema("action.schema.json"))
+def action_schema(
+    channels: Sequence[Channel], categories: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """`action.schema.json` with the channels' actions and their parameters, and the city's
+    category codes (code → name) when given."""
+    schema = with_categories(
+        copy.deepcopy(load_schema("action.schema.json")), "action.schema.json", categories
+    )
     names: list[str] = schema["properties"]["action"]["enum"]
     props: dict[str, Any] = schema["properties"]
     for channel in channels:

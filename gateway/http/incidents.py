@@ -33,7 +33,9 @@ class CoreRoutes:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
         channels = gw.config.enabled_channels
-        self.validate_action = compile_schema(contract.action_schema(channels))
+        # The category codes are the config's ([categories]), not the schema file's nine.
+        categories = {code: c.name for code, c in gw.config.categories.items()}
+        self.validate_action = compile_schema(contract.action_schema(channels, categories))
         self.channel_actions = contract.channel_actions(channels)
         # Actions of channels installed but off: refused naming the channel, not as unknown.
         self.actions_off = {

@@ -11,7 +11,7 @@ every ``$ref`` — inside one file (``#/$defs/x``) or between files
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -20,7 +20,7 @@ from gateway import discovery
 from gateway.channel import Channel, resolve
 from gateway.config import Config
 from gateway.http import contract
-from gateway.schemas import load_schema
+from gateway.schemas import load_schema, with_categories
 
 SCHEMA_BASE = "https://alarmgw.invalid/schemas/"
 
@@ -64,10 +64,12 @@ def _rewrite(node: Any, filename: str) -> Any:
     return node
 
 
-def component_schema(filename: str) -> dict[str, Any]:
-    """Schema file ``filename`` as embedded in the document (a new dict each call)."""
+def component_schema(filename: str, categories: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Schema file ``filename`` as embedded in the document (a new dict each call), with the
+    city's category codes when ``categories`` (code → name) is given."""
     # load_schema's dict is shared: never mutate it
-    return embedded(copy.deepcopy(load_schema(filename)), filename)
+    schema = with_categories(copy.deepcopy(load_schema(filename)), filename, categories)
+    return embedded(schema, filename)
 
 
 def embedded(schema: dict[str, Any], filename: str) -> dict[str, Any]:
@@ -339,15 +341,19 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of a gateway with `config` (its enabled channels add their
     routes, actions and views); without one, of every installed channel. A new dict on each
     call: callers may change it."""
+    categories: dict[str, str] | None = None
     if config is not None:
         channels = config.enabled_channels
+        categories = {code: c.name for code, c in config.categories.items()}
     else:
         channels = tuple(discovery.declaration(code) for code in discovery.installed())
     schemas: dict[str, Any] = {
-        name: component_schema(filename) for filename, name in SCHEMA_COMPONENTS.items()
+        name: component_schema(filename, categories) for filename, name in SCHEMA_COMPONENTS.items()
     }
     schemas["Incident"] = embedded(contract.incident_schema(channels), "incident.schema.json")
-    schemas["IncidentAction"] = embedded(contract.action_schema(channels), "action.schema.json")
+    schemas["IncidentAction"] = embedded(
+        contract.action_schema(channels, categories), "action.schema.json"
+    )
     schemas.update(_core_components())
     paths = _paths(channels)
     for channel in channels:

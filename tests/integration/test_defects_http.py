@@ -3,10 +3,12 @@ process (`tests/peers/gateway.py`), so that they hold whatever the code's layout
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from gateway.config import sample_text
 from tests.peers.gateway import GatewayProcess
 
 CITY, STATION = "530100000000", "530102510000"
@@ -105,3 +107,65 @@ def test_a_location_change_is_in_the_audit_log(
     [accept] = [e for e in doc["events"] if e["action"] == "accept"]
     assert accept["actor"]["user"] == "ct-defects"
     assert accept["data"]["location"] == moved and accept["data"]["from_location"] == NANBA
+
+
+# -- 5. category codes came from a fixed enum, not from the city's config -----------------------
+
+WILDLIFE = '[categories.wildlife]\nname = "野生动物"\npriority = 3\n\n'
+
+
+@pytest.fixture(scope="module")
+def wildlife_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    """A city that defines a category of its own (野生动物: a snake in a flat, a boar in town)."""
+    tmp = tmp_path_factory.mktemp("wildlife")
+    text = sample_text()
+    assert "[categories.other]\n" in text
+    config = tmp / "city.toml"
+    config.write_text(text.replace("[categories.other]\n", WILDLIFE + "[categories.other]\n"))
+    gw = GatewayProcess(tmp / "data", config)
+    gw.start()
+    yield gw
+    assert gw.stop() == 0, gw.log()
+
+
+def test_a_category_of_the_config_is_accepted_and_others_refused(
+    wildlife_city: GatewayProcess,
+) -> None:
+    gw = wildlife_city
+    calltaker = gw.token("ct-wild", "calltaker")
+    number = new_incident(gw, location=NANBA, category="wildlife")
+    status, doc = gw.request(
+        "POST",
+        f"/api/v1/incidents/{number}/actions",
+        {"action": "accept", "category": "wildlife"},
+        token=calltaker,
+    )
+    assert status == 200, doc
+    assert doc["category"] == "wildlife" and doc["priority"] == 3
+    assert doc["reports"][0]["category"] == "wildlife"
+
+    status, err = gw.request(
+        "POST", "/api/v1/reports", {"sender": {"kind": "web", "id": "x"}, "category": "alien"}
+    )
+    assert status == 422 and err["field"] == "category", err
+    other = new_incident(gw, location=NANBA)
+    status, err = gw.request(
+        "POST",
+        f"/api/v1/incidents/{other}/actions",
+        {"action": "accept", "category": "alien"},
+        token=calltaker,
+    )
+    assert status == 422 and err["field"] == "category", err
+
+
+def test_the_openapi_document_lists_the_config_categories(wildlife_city: GatewayProcess) -> None:
+    status, spec = wildlife_city.request("GET", "/api/v1/openapi.json")
+    assert status == 200
+    schemas = spec["components"]["schemas"]
+    codes = [
+        "criminal", "public_order", "traffic", "fire", "disaster", "dispute", "assistance",
+        "tip", "wildlife", "other",
+    ]  # fmt: skip
+    assert schemas["Report"]["$defs"]["category"]["enum"] == codes
+    assert schemas["ReportSubmission"]["$defs"]["category"]["enum"] == codes
+    assert schemas["IncidentAction"]["properties"]["category"]["enum"] == codes

@@ -3,6 +3,7 @@ routes); it holds what the routes need and builds a report from a submission."""
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -12,7 +13,7 @@ from twisted.application.service import Service
 from gateway.channel import ChannelContext, RouteCall
 from gateway.http.resource import HttpError, compile_schema, schema_error
 from gateway.report import Report, parse_utc
-from gateway.schemas import load_schema
+from gateway.schemas import load_schema, with_categories
 from gateway.workflow.table import Role
 
 # Who may claim a channel other than "web", a received_at of their own, or the drill flag.
@@ -26,7 +27,12 @@ class WebChannel(Service):
 
     def __init__(self, ctx: ChannelContext) -> None:
         self.ctx = ctx
-        self.validate = compile_schema(load_schema("report-submission.schema.json"))
+        # The category codes are the city's ([categories]), not the schema file's nine.
+        categories = {code: c.name for code, c in ctx.config.categories.items()}
+        name = "report-submission.schema.json"
+        self.validate = compile_schema(
+            with_categories(copy.deepcopy(load_schema(name)), name, categories)
+        )
 
     def report(self, call: RouteCall, doc: Any, key: str | None = None) -> Report:
         """The report of a submission (the body of POST /api/v1/reports, or the form's);
