@@ -253,8 +253,11 @@ def cmd_incidents_show(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from gateway.intake import Intake
-    from gateway.report import Location, Report, Sender
+    from gateway.phone import NOT_A_PHONE, looks_like_phone
+    from gateway.report import InvalidReport, Location, Report, Sender
 
+    if args.phone is not None and not looks_like_phone(args.phone):
+        raise InvalidReport("--phone", f"{args.phone!r} is {NOT_A_PHONE}")
     config, db = _open(args)
     loc = None
     if args.lat is not None or args.lon is not None or args.address:

@@ -3,6 +3,7 @@ real process (see tests/test_cli.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gateway.config import sample_text
@@ -61,3 +62,22 @@ def test_the_sample_city_passes_its_own_check(tmp_path: Path) -> None:
     city.write_text(alarmgw("config", "sample").stdout, encoding="utf-8")
     out = alarmgw("config", "check", str(city))
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr
+
+
+# -- 6. `alarmgw report --phone` was neither checked nor normalised ------------------------------
+
+
+def test_report_phone_must_look_like_one_and_is_keyed_normalised(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    bad = alarmgw("report", "--text", "救命", "--phone", "abc", data=data)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
+    assert bad.stderr.startswith("alarmgw: --phone: ") and "'abc'" in bad.stderr, bad.stderr
+
+    def report(number: str) -> str:
+        out = alarmgw("report", "--text", "救命", "--phone", number, data=data)
+        assert out.returncode == 0, out.stderr
+        number_: str = json.loads(out.stdout)["incident"]["number"]
+        return number_
+
+    first = report("+86 139 3333 4444")
+    assert report("13933334444") == first

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, literal_column, select
 
+from gateway import phone
 from gateway.report import Report
 from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
@@ -35,7 +36,12 @@ class Match:
 
 
 def sender_key(report: Report) -> str:
-    return f"{report.sender.kind}:{report.sender.id}"
+    """`phone:13911112222`: a phone number normalised (gateway.phone), so that every
+    spelling of one number, on every channel, is the same sender."""
+    sender_id = report.sender.id
+    if report.sender.kind == "phone":
+        sender_id = phone.normalise(sender_id)
+    return f"{report.sender.kind}:{sender_id}"
 
 
 def alarm_key(report: Report) -> str | None:

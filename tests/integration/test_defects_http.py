@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -169,3 +170,47 @@ def test_the_openapi_document_lists_the_config_categories(wildlife_city: Gateway
     assert schemas["Report"]["$defs"]["category"]["enum"] == codes
     assert schemas["ReportSubmission"]["$defs"]["category"]["enum"] == codes
     assert schemas["IncidentAction"]["properties"]["category"]["enum"] == codes
+
+
+# -- 6. a web report's phone was neither checked nor normalised ---------------------------------
+
+
+def test_a_web_report_phone_must_look_like_one(gateway: GatewayProcess) -> None:
+    before = gateway.request("GET", "/healthz")[1]["incidents"]
+    for bad in ("abc", "12", "139-1111-222x"):
+        status, err = gateway.request(
+            "POST", "/api/v1/reports", {"sender": {"kind": "phone", "id": bad}, "text": "救命"}
+        )
+        assert status == 422 and err["field"] == "sender.id", (bad, err)
+    form = urlencode({"token": "form-phone-abc", "text": "有人打架", "phone": "abc"}).encode()
+    status, page = gateway.request(
+        "POST", "/report", raw=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert status == 400 and 'id="error"' in page and "电话" in page
+    assert gateway.request("GET", "/healthz")[1]["incidents"] == before
+
+
+def test_a_phone_correlates_however_it_is_written(gateway: GatewayProcess) -> None:
+    def report(number: str) -> Any:
+        status, body = gateway.request(
+            "POST", "/api/v1/reports", {"sender": {"kind": "phone", "id": number}, "text": "救命"}
+        )
+        assert status == 201, body
+        return body["incident"]["number"]
+
+    first = report("+86 139 2222 3333")
+    assert report("13922223333") == first
+    assert report("0086-139-2222-3333") == first
+
+
+def test_an_integration_may_file_a_withheld_caller(gateway: GatewayProcess) -> None:
+    """Only the web channel and the CLI check the shape: a 110 call with a withheld number
+    is filed as phone `anonymous-<linkedid>`, and an integration may do the same."""
+    token = gateway.token("pbx", "integration")
+    status, body = gateway.request(
+        "POST",
+        "/api/v1/reports",
+        {"sender": {"kind": "phone", "id": "anonymous-1764000000.12"}, "text": "无声电话"},
+        token=token,
+    )
+    assert status == 201, body

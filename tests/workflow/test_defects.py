@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config, sample_text
+from gateway.report import Report, Sender
+from gateway.workflow import correlate
 from gateway.workflow.machine import Actor, BadParameters, Snapshot, apply
 from gateway.workflow.table import Role, State
+from tests.harness import Harness
 
 CONFIG = load_config(None)
 NOW = datetime(2026, 11, 24, 1, tzinfo=UTC)
@@ -109,3 +112,29 @@ def test_a_location_change_is_in_the_event() -> None:
         sla=CONFIG.sla,
     )
     assert "location" not in same.events[0].data and "from_location" not in same.events[0].data
+
+
+# -- 6. phone numbers: one key for every spelling of a number --------------------------------
+
+
+def test_sender_key_is_the_normalised_number_and_leaves_other_ids_alone() -> None:
+    def key(kind: str, sender_id: str) -> str:
+        return correlate.sender_key(
+            Report("web", "x", NOW, Sender(kind, sender_id))  # the key ignores the rest
+        )
+
+    assert key("phone", "+86 139 1111 2222") == key("phone", "13911112222") == "phone:13911112222"
+    assert key("phone", "anonymous-1764000000.12") == "phone:anonymous-1764000000.12"
+    assert key("email", "a.b@example.com") == "email:a.b@example.com"
+
+
+def test_the_same_phone_spelled_differently_correlates(store_url: str) -> None:
+    h = Harness(store_url, CONFIG, NOW)
+    try:
+        first = h.submit(h.report(sender=Sender("phone", "+86 139 1111 2222")))
+        again = h.submit(h.report(sender=Sender("phone", "13911112222")))
+        sms = h.submit(h.report(channel="sms", sender=Sender("phone", "8613911112222")))
+        assert again.attached and again.incident == first.incident
+        assert sms.attached and sms.incident == first.incident
+    finally:
+        h.close()

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from gateway import phone
 from gateway.channels.smpp import store
 from gateway.channels.smpp.esme import SmppUnavailable, SubmitRefused
-from gateway.channels.smpp.settings import citizen_number
 from gateway.errors import DomainError
 from gateway.intake import mask_phone
 from gateway.notify.outbox import Attempt, Backoff, Delivery, Policy
@@ -91,13 +91,13 @@ class DutyNotices:
     async def answer(self, source: str, text: str) -> bool:
         """An SMS from a registered duty phone that matches `ack_pattern` answers a notice:
         True when it was one (it is not a citizen's alarm then)."""
-        number = citizen_number(source)
+        number = phone.normalise(source)
         match = self.ack_re.match(text) if number in self.numbers else None
         if match is None:
             return False
         incident = match.group("incident")
         notices = await self.ctx.read(records.notices, incident, self.kind)
-        notice = next((n for n in notices if citizen_number(n.target) == number), None)
+        notice = next((n for n in notices if phone.normalise(n.target) == number), None)
         if notice is None:
             log.warn(
                 "SMPP: {who} answered {n}, but no notice of it was sent to that phone",
@@ -127,5 +127,5 @@ def duty_numbers(org: OrgTree) -> dict[str, frozenset[str]]:
     for unit in org.units():
         for target in unit.notify:
             if target.kind == "sms":
-                out.setdefault(citizen_number(target.address), set()).add(unit.code)
+                out.setdefault(phone.normalise(target.address), set()).add(unit.code)
     return {k: frozenset(v) for k, v in out.items()}

@@ -27,12 +27,12 @@ from smpplib import consts
 from twisted.internet import task
 from twisted.logger import Logger
 
+from gateway import phone
 from gateway.channels.smpp import pdu, store
 from gateway.channels.smpp.concat import Complete, Incomplete, Part, Reassembler
 from gateway.channels.smpp.esme import Bind, Token
 from gateway.channels.smpp.inbound import DeliveryReceipt, Whole, classify
 from gateway.channels.smpp.keys import PREFIX, Concatenation, content_key
-from gateway.channels.smpp.settings import citizen_number
 from gateway.channels.smpp.text import BadText, decode
 from gateway.intake import mask_phone
 from gateway.report import InvalidReport, Receipt, Report, Sender
@@ -116,7 +116,7 @@ def report_of(msg: Message, external: str, drill_numbers: tuple[str, ...]) -> Re
         channel=store.CHANNEL,
         external_id=external,
         received_at=msg.received_at,
-        sender=Sender("phone", _CONTROL.sub("?", citizen_number(msg.source))),
+        sender=Sender("phone", _CONTROL.sub("?", phone.normalise(msg.source))),
         text=text,
         drill=msg.dest in drill_numbers,
         extra=extra,

@@ -108,16 +108,6 @@ class _Blank(dict[str, Any]):
         return ""
 
 
-def citizen_number(source: str) -> str:
-    """The number as the rest of the gateway knows it: +86/86/0086 dropped from a mobile
-    number, so an SMS correlates with a call from the same phone."""
-    for prefix in ("+86", "0086", "86"):
-        rest = source[len(prefix) :]
-        if source.startswith(prefix) and len(rest) == 11 and rest.startswith("1"):
-            return rest
-    return source
-
-
 # Fields a template may use (the channel fills them).
 TEMPLATE_FIELDS = frozenset({"incident", "time", "category", "priority", "summary", "address"})
 

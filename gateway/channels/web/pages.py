@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from gateway.phone import looks_like_phone
+
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -97,6 +99,8 @@ def form_report(form: dict[str, str]) -> dict[str, Any]:
         raise ValueError("请填写发生了什么")
     doc: dict[str, Any] = {"text": text}
     phone = form.get("phone", "").strip()
+    if phone and not looks_like_phone(phone):
+        raise ValueError("联系电话请填写号码：数字，可带 +、空格或 -")
     name = form.get("name", "").strip()
     doc["sender"] = {"kind": "phone", "id": phone} if phone else {"kind": "web", "id": "anonymous"}
     if name:

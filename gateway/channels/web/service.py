@@ -10,6 +10,7 @@ from typing import Any
 import fastjsonschema
 from twisted.application.service import Service
 
+from gateway import phone
 from gateway.channel import ChannelContext, RouteCall
 from gateway.http.resource import HttpError, compile_schema, schema_error
 from gateway.report import Report, parse_utc
@@ -75,4 +76,11 @@ class WebChannel(Service):
             else call.now
         )
         full = dict(doc, channel=channel, external_id=external_id, received_at=received.isoformat())
-        return Report.from_json(full)
+        report = Report.from_json(full)
+        if channel == "web" and report.sender.kind == "phone":
+            # What a person typed must be a number; other channels file what their peer
+            # says (a withheld caller is anonymous-<linkedid>).
+            if not phone.looks_like_phone(report.sender.id):
+                problem = f"{report.sender.id!r} is {phone.NOT_A_PHONE}"
+                raise HttpError(422, "invalid_report", problem, "sender.id")
+        return report

@@ -5,28 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from gateway.channels.smpp.settings import SmppSettings, citizen_number, fill
+from gateway.channels.smpp.settings import SmppSettings, fill
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 24, 1, 5, tzinfo=UTC)  # 09:05 in Beijing
-
-
-@pytest.mark.parametrize(
-    ("source", "number"),
-    [
-        ("8613800138000", "13800138000"),
-        ("+8613800138000", "13800138000"),
-        ("008613800138000", "13800138000"),
-        ("13800138000", "13800138000"),
-        ("862161234567", "862161234567"),  # a fixed line: not a mobile number, kept
-        ("86", "86"),
-        ("", ""),
-    ],
-)
-def test_citizen_number(source: str, number: str) -> None:
-    assert citizen_number(source) == number
 
 
 def test_fill_uses_city_time_and_marks_drills() -> None:
