@@ -129,7 +129,9 @@ class CoreRoutes:
             limit = int(args.get("limit", "100"))
         except ValueError:
             raise HttpError(400, "bad_query", "limit must be a whole number", "limit") from None
-        q = q.limit(max(1, min(limit, 1000)))
+        if not 1 <= limit <= 1000:
+            raise HttpError(400, "bad_query", f"limit must be 1 to 1000, not {limit}", "limit")
+        q = q.limit(limit)
         documents = self.gw.documents
 
         def run(conn: Any) -> list[dict[str, Any]]:

@@ -227,7 +227,10 @@ def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
                         ref("IncidentList"),
                         "Incidents (list view: no reports, events or deliveries).",
                     ),
-                    "400": error_response("An unknown parameter, state or unit (`bad_query`)."),
+                    "400": error_response(
+                        "An unknown parameter, state or unit, or a `limit` that is not a whole "
+                        "number from 1 to 1000 (`bad_query`)."
+                    ),
                     "401": unauthorized,
                     "403": error_response("`unit` is outside the token's scope (`forbidden`)."),
                     "422": error_response("`since` is not a date-time with offset."),
@@ -271,9 +274,14 @@ def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
                         "The action is not allowed in the incident's state (`conflict`; the "
                         "message names the state and the action)."
                     ),
+                    "413": error_response("The body is too large (`too_large`)."),
+                    "415": error_response(
+                        "The body is not application/json (`unsupported_media_type`)."
+                    ),
                     "422": error_response(
                         "The body fails the schema (`invalid_action`) or lacks what the action "
-                        "needs (`invalid`)."
+                        "needs (`invalid`); `field` names the parameter (e.g. `result`, "
+                        "`master` for a master that is missing or cannot take the reports)."
                     ),
                     "503": UNAVAILABLE,
                 },

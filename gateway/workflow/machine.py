@@ -147,7 +147,7 @@ def whole_priority(value: Any) -> int | None:
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4
     ):
-        raise BadParameters(f"priority must be 1, 2, 3 or 4 (got {value!r})")
+        raise BadParameters(f"priority must be 1, 2, 3 or 4 (got {value!r})", "priority")
     return value
 
 
@@ -226,7 +226,7 @@ def apply(
         )
     for name in t.needs:
         if params.get(name) in (None, ""):
-            raise BadParameters(f"action {action} needs {name}")
+            raise BadParameters(f"action {action} needs {name}", name)
 
     if params.get("location") is not None:
         checked_location(params["location"])
@@ -249,7 +249,7 @@ def apply(
         # Routing is done by the caller (it needs the geometry); it passes the result.
         unit = params.get("unit") or s.unit
         if unit is not None and unit not in org:
-            raise BadParameters(f"unknown unit {unit!r}")
+            raise BadParameters(f"unknown unit {unit!r}", "unit")
         new = replace(new, unit=unit, unit_assigned=False)
         data = {"category": new.category, "priority": new.priority, "unit": unit}
         target: State = State.ACCEPTED
@@ -259,7 +259,7 @@ def apply(
     elif action is Action.MERGE:
         master = params["master"]
         if master == s.number:
-            raise BadParameters("an incident cannot be merged into itself")
+            raise BadParameters("an incident cannot be merged into itself", "master")
         target = State.MERGED
         new = replace(s, master=master, resume_state=s.state)
         effects.append(MoveReports(to_master=master))
@@ -272,7 +272,7 @@ def apply(
     elif action is Action.DISPATCH:
         unit = params.get("unit") or s.unit
         if unit is None or unit not in org:
-            raise BadParameters(f"dispatch needs a known unit (got {unit!r})")
+            raise BadParameters(f"dispatch needs a known unit (got {unit!r})", "unit")
         if actor.role is not Role.SYSTEM and actor.unit and not org.covers(actor.unit, unit):
             raise Forbidden(f"unit {unit} is outside the scope of {actor.unit}")
         target = State.DISPATCHED
@@ -304,7 +304,7 @@ def apply(
         if action is Action.TRANSFER:
             unit = params["unit"]
             if unit not in org:
-                raise BadParameters(f"unknown unit {unit!r}")
+                raise BadParameters(f"unknown unit {unit!r}", "unit")
         else:
             parent = org.escalation_target(s.unit) if s.unit and s.unit in org else None
             if parent is None:
@@ -314,7 +314,7 @@ def apply(
                 )
             unit = parent.code
         if unit == s.unit:
-            raise BadParameters(f"incident {s.number} is already with unit {unit}")
+            raise BadParameters(f"incident {s.number} is already with unit {unit}", "unit")
         assert t.target == REDISPATCH
         target = State.ACCEPTED if s.state is State.ACCEPTED else State.DISPATCHED
         new = replace(s, unit=unit, unit_assigned=target is State.DISPATCHED)

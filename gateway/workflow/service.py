@@ -25,6 +25,7 @@ from gateway.workflow.documents import Documents
 from gateway.workflow.machine import (
     SYSTEM,
     Actor,
+    BadParameters,
     EventDraft,
     Forbidden,
     Outcome,
@@ -100,12 +101,20 @@ class Workflow:
         params = dict(params)
         if action == Action.ACCEPT:
             params = self._route_accept(before, params)
-        if action == Action.MERGE:
-            master = records.load(ctx.conn, str(params.get("master")))
+        if action == Action.MERGE and params.get("master"):
+            # A master that is missing or cannot take the reports is the parameter's
+            # fault (422 naming it), not the incident in the URL's (404).
+            try:
+                master = records.load(ctx.conn, str(params["master"]))
+            except NotFound:
+                raise BadParameters(
+                    f"no incident {params['master']} to merge into", "master"
+                ) from None
             if master["state"] not in _MERGEABLE or master["drill"] != row["drill"]:
-                raise DomainError(
+                raise BadParameters(
                     f"cannot merge into {master['number']}: it is {master['state']}"
-                    + (" and the drill flags differ" if master["drill"] != row["drill"] else "")
+                    + (" and the drill flags differ" if master["drill"] != row["drill"] else ""),
+                    "master",
                 )
         outcome = apply(
             before, action, actor, params, now=now, org=self.config.org, sla=self.config.sla
@@ -119,8 +128,10 @@ class Workflow:
     def _route_accept(self, s: Snapshot, params: dict[str, Any]) -> dict[str, Any]:
         """Accepting classifies the incident: route it again with what is now known."""
         category = params.get("category")
+        if category in (None, ""):
+            return params  # machine.apply refuses it, naming the parameter
         if category not in self.config.categories:
-            raise DomainError(f"unknown category {category!r}")
+            raise BadParameters(f"unknown category {category!r}", "category")
         params.setdefault("default_priority", self.config.categories[category].priority)
         loc = params.get("location") or s.location or {}
         r = route(

@@ -214,3 +214,118 @@ def test_an_integration_may_file_a_withheld_caller(gateway: GatewayProcess) -> N
         token=token,
     )
     assert status == 201, body
+
+
+# -- 7. HTTP API details ----------------------------------------------------------------------
+
+
+def test_every_status_of_an_action_is_documented(
+    gateway: GatewayProcess, tokens: dict[str, str]
+) -> None:
+    number = new_incident(gateway)
+    path = f"/api/v1/incidents/{number}/actions"
+    big = b'{"action": "accept", "reason": "' + b"a" * (1 << 20) + b'"}'
+    status, err = act_raw(gateway, tokens["calltaker"], number, big)
+    assert status == 413 and err["error"] == "too_large", err
+    status, err = gateway.request(
+        "POST",
+        path,
+        raw=b'{"action": "accept"}',
+        token=tokens["calltaker"],
+        headers={"Content-Type": "text/plain"},
+    )
+    assert status == 415 and err["error"] == "unsupported_media_type", err
+    spec = gateway.request("GET", "/api/v1/openapi.json")[1]
+    documented = spec["paths"]["/api/v1/incidents/{number}/actions"]["post"]["responses"]
+    assert {"413", "415"} <= set(documented)
+    assert documented["413"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1001", "1.0", "ten"])
+def test_a_limit_out_of_range_is_refused(
+    gateway: GatewayProcess, tokens: dict[str, str], limit: str
+) -> None:
+    status, err = gateway.request(
+        "GET", f"/api/v1/incidents?limit={limit}", token=tokens["supervisor"]
+    )
+    assert status == 400 and err["error"] == "bad_query" and err["field"] == "limit", err
+
+
+def test_limits_at_the_bounds_are_taken(gateway: GatewayProcess, tokens: dict[str, str]) -> None:
+    new_incident(gateway)
+    for limit, most in (("1", 1), ("1000", 1000)):
+        status, body = gateway.request(
+            "GET", f"/api/v1/incidents?limit={limit}", token=tokens["supervisor"]
+        )
+        assert status == 200 and 1 <= len(body["incidents"]) <= most, body
+
+
+def test_merge_into_a_missing_or_closed_master_names_master(
+    gateway: GatewayProcess, tokens: dict[str, str]
+) -> None:
+    number = new_incident(gateway)
+    path = f"/api/v1/incidents/{number}/actions"
+    status, err = gateway.request(
+        "POST",
+        path,
+        {"action": "merge", "master": "530100-20991231-000001"},
+        token=tokens["calltaker"],
+    )
+    assert status == 422 and err["field"] == "master", err
+    invalid = new_incident(gateway)
+    status, doc = gateway.request(
+        "POST",
+        f"/api/v1/incidents/{invalid}/actions",
+        {"action": "mark_invalid", "reason": "误报"},
+        token=tokens["calltaker"],
+    )
+    assert status == 200, doc
+    status, err = gateway.request(
+        "POST", path, {"action": "merge", "master": invalid}, token=tokens["calltaker"]
+    )
+    assert status == 422 and err["field"] == "master" and "invalid" in err["message"], err
+    status, doc = gateway.request("GET", f"/api/v1/incidents/{number}", token=tokens["supervisor"])
+    assert doc["state"] == "received"
+
+
+def _on_scene(gw: GatewayProcess, token: str) -> str:
+    number = new_incident(gw, location=NANBA)
+    for body in (
+        {"action": "accept", "category": "criminal"},
+        {"action": "dispatch"},
+        {"action": "acknowledge"},
+        {"action": "arrive"},
+    ):
+        status, doc = gw.request("POST", f"/api/v1/incidents/{number}/actions", body, token=token)
+        assert status == 200, doc
+    return number
+
+
+@pytest.mark.parametrize(
+    ("action", "field", "before"),
+    [
+        ("feedback", "result", "on_scene"),
+        ("mark_invalid", "reason", "received"),
+        ("cancel", "reason", "received"),
+        ("accept", "category", "received"),
+        ("merge", "master", "received"),
+        ("transfer", "unit", "accepted"),
+    ],
+)
+def test_a_missing_parameter_is_named(
+    gateway: GatewayProcess, tokens: dict[str, str], action: str, field: str, before: str
+) -> None:
+    sv = tokens["supervisor"]
+    if before == "on_scene":
+        number = _on_scene(gateway, sv)
+    else:
+        number = new_incident(gateway, location=NANBA)
+        if before == "accepted":
+            body = {"action": "accept", "category": "criminal"}
+            gateway.request("POST", f"/api/v1/incidents/{number}/actions", body, token=sv)
+    status, err = gateway.request(
+        "POST", f"/api/v1/incidents/{number}/actions", {"action": action}, token=sv
+    )
+    assert status == 422 and err["field"] == field and field in err["message"], err

@@ -138,3 +138,14 @@ def test_the_same_phone_spelled_differently_correlates(store_url: str) -> None:
         assert sms.attached and sms.incident == first.incident
     finally:
         h.close()
+
+
+# -- 7. a missing parameter is named ---------------------------------------------------------
+
+
+def test_a_missing_parameter_is_named() -> None:
+    on_scene = Snapshot("530100-20261124-000001", State.ON_SCENE, unit=NANBA, unit_assigned=True)
+    supervisor = Actor("sv", Role.SUPERVISOR, CITY)
+    with pytest.raises(BadParameters) as refused:
+        apply(on_scene, "feedback", supervisor, {}, now=NOW, org=CONFIG.org, sla=CONFIG.sla)
+    assert refused.value.field == "result"
