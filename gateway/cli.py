@@ -81,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     show = inc.add_parser("show")
     store_args(show)
     show.add_argument("number")
+    show.add_argument("--json", action="store_true", help="the API's document (times in UTC)")
     show.set_defaults(func=cmd_incidents_show)
 
     rep = sub.add_parser("report", help="submit a report from the shell (channel cli)")
@@ -247,8 +248,116 @@ def cmd_incidents_show(args: argparse.Namespace) -> int:
     config, db = _open(args)
     with db.read_engine.connect() as conn:
         doc = Documents(config.enabled_channels).of(conn, args.number, detail=True)
-    print(json.dumps(doc, ensure_ascii=False, indent=2))
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        print(_incident_text(doc, config))
     return 0
+
+
+def _localized(value: Any, tz: str) -> Any:
+    """`value` with each UTC time of the API (…Z) as a person reads it."""
+    if isinstance(value, dict):
+        return {k: _localized(v, tz) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_localized(v, tz) for v in value]
+    if isinstance(value, str) and len(value) == 24 and value.endswith("Z") and value[10] == "T":
+        try:
+            return _local(value, tz)
+        except ValueError:
+            return value
+    return value
+
+
+STEP_NAMES_ZH = {"accept": "受理", "dispatch": "派警", "acknowledge": "签收", "arrive": "到场",
+                 "feedback": "反馈"}  # fmt: skip
+
+
+def _incident_text(doc: dict[str, Any], config: Any) -> str:
+    """`incidents show` for a person: Chinese labels, times in the city's time zone."""
+    from gateway.workflow.documents import CORE_KEYS
+    from gateway.workflow.table import STATE_NAMES_ZH, State
+
+    tz = config.city.timezone
+
+    def state(s: str | None) -> str:
+        return STATE_NAMES_ZH[State(s)] if s else "-"
+
+    def unit(code: str | None) -> str:
+        return f"{config.org.get(code).name} ({code})" if code in config.org else code or "-"
+
+    def data(d: dict[str, Any]) -> str:
+        return json.dumps(d, ensure_ascii=False) if d else ""
+
+    category = doc["category"]
+    if category in config.categories:
+        category = f"{config.categories[category].name} ({category})"
+    loc = doc["location"] or {}
+    point = f"{loc['lat']}, {loc['lon']}" if "lat" in loc else ""
+    if point and "accuracy_m" in loc:
+        point += f" ±{loc['accuracy_m']:g} m"
+    place = "  ".join(p for p in (loc.get("address", ""), point) if p) or "-"
+    suggested = "  (建议)" if doc["unit"] and not doc["unit_assigned"] else ""
+    lines = [
+        f"警情编号  {doc['number']}{'  [演练]' if doc['drill'] else ''}",
+        f"状态      {state(doc['state'])} ({doc['state']})",
+        f"类别      {category or '-'}    级别  P{doc['priority'] or '-'}",
+        f"单位      {unit(doc['unit'])}{suggested}",
+        f"地点      {place}",
+        f"摘要      {doc['summary'].replace(chr(10), ' ')}",
+    ]
+    for label, key in (("原因", "reason"), ("结果", "result"), ("并入", "master")):
+        if doc.get(key):
+            lines.append(f"{label}      {doc[key]}")
+    lines += [
+        f"创建      {_local(doc['created_at'], tz)}",
+        f"更新      {_local(doc['updated_at'], tz)}",
+        "",
+        "节点",
+    ]
+    lines += [f"  {state(s):<6}  {_local(t, tz)}" for s, t in doc["milestones"].items()]
+    if doc["deadlines"]:
+        lines += ["", "时限"]
+        for d in doc["deadlines"]:
+            missed = "  已超时" if d["fired"] else ""
+            step = STEP_NAMES_ZH.get(d["step"], d["step"])
+            lines.append(f"  {step}  截止 {_local(d['due'], tz)}  {unit(d['unit'])}{missed}")
+    lines += ["", f"报警 ({len(doc['reports'])})"]
+    for r in doc["reports"]:
+        sender = r["sender"]
+        who = f"{sender['kind']} {sender['id']}" + (
+            f" {sender['name']}" if "name" in sender else ""
+        )
+        attached = "  (自动并入)" if r["auto_attached"] else ""
+        lines.append(
+            f"  {_local(r['received_at'], tz)}  {r['receipt']}  {r['channel']}  {who}{attached}"
+        )
+        lines += [f"      {text}" for text in (r.get("text") or "").splitlines()]
+    lines += ["", f"事件 ({len(doc['events'])})"]
+    for e in doc["events"]:
+        actor = e["actor"]
+        moved = f"{state(e['from_state'])} → {state(e['to_state'])}"
+        if e["from_state"] == e["to_state"] or not e["to_state"]:
+            moved = state(e["from_state"] or e["to_state"])
+        reason = f"  {e['reason']}" if e["reason"] else ""
+        lines.append(
+            f"  {e['seq']:>4}  {_local(e['at'], tz)}  {e['action']:<16} {moved:<12} "
+            f"{actor['user']} ({actor['role']}){reason}  {data(e['data'])}".rstrip()
+        )
+    for key, items in doc.items():  # the enabled channels' views (calls, SMS, …)
+        if key in CORE_KEYS or not isinstance(items, list) or not items:
+            continue
+        lines += ["", f"{key} ({len(items)})"]
+        lines += [f"  {data(_localized(item, tz))}" for item in items]
+    if doc["deliveries"]:
+        lines += ["", f"通知 ({len(doc['deliveries'])})"]
+        for d in doc["deliveries"]:
+            lines.append(
+                f"  {_local(d['at'], tz)}  {d['kind']}  {d['target']}  {d['status']}"
+                f"  第{d['attempt']}次" + (f"  {d['error']}" if d["error"] else "")
+            )
+    lines += ["", f"(时间为 {tz})"]
+    return "\n".join(lines)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

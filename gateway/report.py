@@ -197,8 +197,11 @@ def format_utc(t: datetime) -> str:
 
 
 def local_time(t: datetime, tz: ZoneInfo) -> str:
-    """Times are stored in UTC and shown to people in the city's time zone."""
-    return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    """Times are stored in UTC and shown to people in the city's time zone, with its offset:
+    ``2026-11-24 09:00:00 +08:00`` (the JSON API keeps UTC)."""
+    t = t.astimezone(tz)
+    offset = t.strftime("%z")  # +0800
+    return f"{t:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
 
 
 def parse_utc(value: str, field: str) -> datetime:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from typing import Any
 
 from twisted.python import usage
@@ -43,6 +45,10 @@ def makeService(options: Options) -> Any:
     from gateway.app import StartupError, build
 
     config = options["loaded"]
+    # People read the log in the city's time: twistd stamps it in the process's local time
+    # zone (the store and the API keep UTC, and no code of ours uses the local zone).
+    os.environ["TZ"] = config.city.timezone
+    time.tzset()
     host = options["http-host"] or config.http.host
     port = options["http-port"] if options["http-port"] is not None else config.http.port
     try:

@@ -68,7 +68,7 @@ def test_report_list_show_verify(tmp_path: Path) -> None:
     number = first["incident"]["number"]
     listing = alarmgw("incidents", "list", data=data)
     assert number in listing.stdout and "接警" in listing.stdout and "南坝派出所" in listing.stdout
-    shown = json.loads(alarmgw("incidents", "show", number, data=data).stdout)
+    shown = json.loads(alarmgw("incidents", "show", number, "--json", data=data).stdout)
     assert shown["unit"] == "530102510000" and shown["reports"][0]["text"] == "楼下有人打架"
     verify = alarmgw("audit", "verify", data=data)
     assert verify.returncode == 0 and "OK: 1 events" in verify.stdout

@@ -3,9 +3,12 @@ process (`tests/peers/gateway.py`), so that they hold whatever the code's layout
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,6 +16,7 @@ from gateway.config import sample_text
 from tests.peers.gateway import GatewayProcess
 
 CITY, STATION = "530100000000", "530102510000"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 NANBA = {"lat": 24.98, "lon": 102.65, "accuracy_m": 20, "address": "南坝路8号"}
 
 
@@ -329,3 +333,31 @@ def test_a_missing_parameter_is_named(
         "POST", f"/api/v1/incidents/{number}/actions", {"action": action}, token=sv
     )
     assert status == 422 and err["field"] == field and field in err["message"], err
+
+
+# -- 8. times for a person are the city's, with its offset ----------------------------------------
+
+
+def test_the_receipt_page_and_the_log_show_the_city_time(gateway: GatewayProcess) -> None:
+    form = urlencode({"token": "form-times-1", "text": "有人打架", "phone": "13700002222"})
+    before = datetime.now(UTC)
+    status, page = gateway.request(
+        "POST",
+        "/report",
+        raw=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    after = datetime.now(UTC)
+    assert status == 201, page
+    shown = re.search(r'id="received">(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+08:00<', page)
+    assert shown, page
+    at = datetime.strptime(shown[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=SHANGHAI)
+    assert before.replace(microsecond=0) <= at <= after
+    # The log's timestamps too (twistd's format), every line of it.
+    stamps = re.findall(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)([+-]\d{4}) ", gateway.log(), re.M)
+    assert stamps and {offset for _, offset in stamps} == {"+0800"}, stamps[:3]
+    # The JSON API stays in UTC.
+    receipt = re.search(r'id="receipt">([0-9A-Z]+)<', page)
+    assert receipt
+    status, public = gateway.request("GET", f"/api/v1/receipts/{receipt[1]}")
+    assert status == 200 and public["received_at"].endswith("Z")

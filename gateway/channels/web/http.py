@@ -11,7 +11,7 @@ from gateway.channels.web import pages
 from gateway.channels.web.service import WebChannel
 from gateway.http.openapi import UNAVAILABLE, error_response, ref, response
 from gateway.http.resource import HTML, HttpError
-from gateway.report import InvalidReport
+from gateway.report import InvalidReport, local_time
 from gateway.store.db import StoreUnavailable
 
 
@@ -41,7 +41,8 @@ async def submit_form(web: WebChannel, call: RouteCall) -> Any:
         receipt = await web.ctx.submit(report)
     except StoreUnavailable:
         return 503, pages.unavailable_page(), HTML
-    return 201, pages.done_page(receipt.receipt, receipt.incident), HTML
+    received = local_time(report.received_at, web.ctx.tz)
+    return 201, pages.done_page(receipt.receipt, receipt.incident, received), HTML
 
 
 SUBMIT_REPORT: dict[str, Any] = {

@@ -52,7 +52,8 @@ FORM = """<h1>网上报警</h1>
 
 DONE = """<h1>报警已收到</h1>
 <p class="ok">您的报警已登记。回执号：<strong id="receipt">{receipt}</strong><br>
-警情编号：<strong id="incident">{incident}</strong></p>
+警情编号：<strong id="incident">{incident}</strong><br>
+提交时间：<span id="received">{received}</span></p>
 <p>请保存回执号，可凭它查询处理进度：<a href="/api/v1/receipts/{receipt}">查询进度</a></p>
 <p>如情况紧急或有变化，请立即拨打 <strong>110</strong>。</p>"""
 
@@ -77,10 +78,13 @@ def form_page(
     return PAGE.format(title="网上报警", body=body).encode()
 
 
-def done_page(receipt: str, incident: str) -> bytes:
-    return PAGE.format(
-        title="报警已收到", body=DONE.format(receipt=escape(receipt), incident=escape(incident))
-    ).encode()
+def done_page(receipt: str, incident: str, received: str) -> bytes:
+    """The receipt page; `received` is the submission's time as a person reads it (the
+    city's time zone, with its offset)."""
+    body = DONE.format(
+        receipt=escape(receipt), incident=escape(incident), received=escape(received)
+    )
+    return PAGE.format(title="报警已收到", body=body).encode()
 
 
 def unavailable_page() -> bytes:
