@@ -20,6 +20,9 @@ MIN_DIGITS, MAX_DIGITS = 3, 20
 _COUNTRY = ("+86", "0086", "86")
 
 
+# The same as a JSON Schema pattern (for the documents that describe a phone field).
+PATTERN = r"^\+?(?=(?:[^0-9]*[0-9]){3,20}[^0-9]*$)[0-9 ().\-]+$"
+
 NOT_A_PHONE = (
     "not a phone number (digits, an optional leading +, spaces, dashes, dots or parentheses; "
     "3 to 20 digits)"
@@ -27,8 +30,8 @@ NOT_A_PHONE = (
 
 
 def looks_like_phone(value: str) -> bool:
-    """Digits, an optional leading ``+`` and separators, with 3 to 20 digits."""
-    value = value.strip()
+    """Digits, an optional leading ``+`` and separators (a space among them), with 3 to 20
+    digits: exactly what `PATTERN` says."""
     digits = sum(ch.isdigit() for ch in value)
     return _SHAPE.fullmatch(value) is not None and MIN_DIGITS <= digits <= MAX_DIGITS
 

@@ -211,10 +211,9 @@ def parse_utc(value: str, field: str) -> datetime:
         raise InvalidReport(field, f"{value!r} is not an ISO 8601 date-time") from None
     if t.tzinfo is None:
         raise InvalidReport(field, "needs a UTC offset (e.g. 2026-11-24T08:00:00+08:00)")
-    try:
-        return t.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+00:01 is before the first representable UTC
-        raise InvalidReport(field, f"{value!r} is out of range") from None
+    if not 1900 <= t.year <= 2999:  # as the schemas' date_time says
+        raise InvalidReport(field, f"{value!r} is out of range (years 1900 to 2999)")
+    return t.astimezone(UTC)
 
 
 def _coord(value: Any, field: str, limit: float) -> float | None:

@@ -45,3 +45,16 @@ def test_looks_like_phone(value: str) -> None:
 )
 def test_does_not_look_like_phone(value: str) -> None:
     assert not looks_like_phone(value)
+
+
+def test_the_submission_schema_says_the_same() -> None:
+    """report-submission.schema.json checks a web report's phone with this very pattern."""
+    import re
+
+    from gateway.phone import PATTERN
+    from gateway.schemas import load_schema
+
+    then = load_schema("report-submission.schema.json")["then"]
+    assert then["properties"]["sender"]["properties"]["id"]["pattern"] == PATTERN
+    for value in ("13800000000", "+86 138-0000-0000", " 138", "12", "abc", " +86", "+"):
+        assert bool(re.fullmatch(PATTERN, value)) == looks_like_phone(value), value

@@ -15,13 +15,17 @@ from gateway.workflow.documents import CORE_KEYS
 
 
 def action_schema(
-    channels: Sequence[Channel], categories: Mapping[str, str] | None = None
+    channels: Sequence[Channel],
+    categories: Mapping[str, str] | None = None,
+    units: Sequence[str] = (),
 ) -> dict[str, Any]:
     """`action.schema.json` with the channels' actions and their parameters, and the city's
-    category codes (code → name) when given."""
+    category codes (code → name) and unit codes when given."""
     schema = with_categories(
         copy.deepcopy(load_schema("action.schema.json")), "action.schema.json", categories
     )
+    if units:
+        schema["properties"]["unit"] = {"enum": list(units)}
     names: list[str] = schema["properties"]["action"]["enum"]
     props: dict[str, Any] = schema["properties"]
     for channel in channels:

@@ -35,7 +35,8 @@ class CoreRoutes:
         channels = gw.config.enabled_channels
         # The category codes are the config's ([categories]), not the schema file's nine.
         categories = {code: c.name for code, c in gw.config.categories.items()}
-        self.validate_action = compile_schema(contract.action_schema(channels, categories))
+        units = sorted(u.code for u in gw.config.org.units())
+        self.validate_action = compile_schema(contract.action_schema(channels, categories, units))
         self.channel_actions = contract.channel_actions(channels)
         # Actions of channels installed but off: refused naming the channel, not as unknown.
         self.actions_off = {

@@ -21,6 +21,7 @@ from gateway.channel import Channel, resolve
 from gateway.config import Config
 from gateway.http import contract
 from gateway.schemas import load_schema, with_categories
+from gateway.workflow.table import TRANSITIONS, State
 
 SCHEMA_BASE = "https://alarmgw.invalid/schemas/"
 
@@ -90,6 +91,15 @@ def error_response(description: str) -> dict[str, Any]:
     return response(ref("Error"), description)
 
 
+# GET /api/v1/incidents?state=…: one state or a comma-separated list of them.
+_STATE = "(?:" + "|".join(sorted(State)) + ")"
+_STATE_LIST = f"^{_STATE}(?:,{_STATE})*$"
+
+# Text the server takes has no control characters (gateway.report refuses Cc), but for line
+# breaks and tabs where it is multi-line.
+NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+NO_CONTROL_BUT_LINES = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+
 UNAVAILABLE = {
     **error_response("The store is unavailable (temporary, `error: unavailable`): retry later."),
     "headers": {
@@ -139,7 +149,8 @@ def _core_components() -> dict[str, Any]:
     }
 
 
-def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
+def _paths(channels: Sequence[Channel], units: Sequence[str] = ()) -> dict[str, Any]:
+    """The core's operations; `units`: the org tree's codes where a unit is a parameter."""
     number = {
         "name": "number",
         "in": "path",
@@ -184,6 +195,7 @@ def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
                 "responses": {
                     "200": response(ref("Unit"), "The root unit with its children, recursively."),
                     "401": unauthorized,
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -198,14 +210,16 @@ def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "description": "One state, or several separated by commas.",
-                        "schema": {"type": "string"},
+                        "schema": {"type": "string", "pattern": _STATE_LIST},
                     },
                     {
                         "name": "unit",
                         "in": "query",
                         "required": False,
                         "description": "Only incidents of this unit and the units below it.",
-                        "schema": ref("Incident", "/$defs/unit_code"),
+                        "schema": {"enum": list(units)}
+                        if units
+                        else ref("Incident", "/$defs/unit_code"),
                     },
                     {
                         "name": "since",
@@ -228,12 +242,12 @@ def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
                         "Incidents (list view: no reports, events or deliveries).",
                     ),
                     "400": error_response(
-                        "An unknown parameter, state or unit, or a `limit` that is not a whole "
-                        "number from 1 to 1000 (`bad_query`)."
+                        "An unknown parameter, state or unit, a `since` that is not a date-time "
+                        "with offset, or a `limit` that is not a whole number from 1 to 1000 "
+                        "(`bad_query`)."
                     ),
                     "401": unauthorized,
                     "403": error_response("`unit` is outside the token's scope (`forbidden`)."),
-                    "422": error_response("`since` is not a date-time with offset."),
                     "503": UNAVAILABLE,
                 },
             }
@@ -261,7 +275,7 @@ def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
                 "parameters": [number],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": ref("IncidentAction")}},
+                    "content": {"application/json": {"schema": _action_body(channels)}},
                 },
                 "responses": {
                     "200": response(ref("Incident"), "The incident after the action."),
@@ -324,6 +338,80 @@ def _paths(channels: Sequence[Channel]) -> dict[str, Any]:
     }
 
 
+def _action_body(channels: Sequence[Channel]) -> dict[str, Any]:
+    """IncidentAction, and for each action the parameters it needs (the server answers 422
+    naming the missing one): the workflow table's `needs`, detach's report, and the
+    channels' actions' `required`."""
+    needs: dict[str, tuple[str, ...]] = {
+        **{str(t.action): t.needs for t in TRANSITIONS.values() if t.needs},
+        "detach": ("report",),
+        **{a.name: a.required for c in channels for a in c.actions if a.required},
+    }
+    return {
+        "allOf": [
+            ref("IncidentAction"),
+            *(
+                {
+                    "if": {"required": ["action"], "properties": {"action": {"const": action}}},
+                    "then": {"required": list(required)},
+                }
+                for action, required in sorted(needs.items())
+            ),
+        ]
+    }
+
+
+def link(operation_id: str, description: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link: which parameters of `operation_id` an answer fills (for clients, and
+    for schemathesis's stateful phase)."""
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
+
+
+_NUMBER = "$response.body#/number"
+#: (path, method, status) of the core's operations → the operations their answer leads to.
+_LINKS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("/api/v1/incidents", "get", "200"): {
+        "GetIncident": link(
+            "getIncident",
+            "The newest incident of the list in detail.",
+            number="$response.body#/incidents/0/number",
+        ),
+    },
+    ("/api/v1/incidents/{number}", "get", "200"): {
+        "ActOnIncident": link("actOnIncident", "Work this incident.", number=_NUMBER),
+        "GetReceiptStatus": link(
+            "getReceiptStatus",
+            "The public view of its first report.",
+            receipt="$response.body#/reports/0/receipt",
+        ),
+    },
+    ("/api/v1/incidents/{number}/actions", "post", "200"): {
+        "GetIncident": link("getIncident", "The incident after the action.", number=_NUMBER),
+        "ActOnIncident": link("actOnIncident", "The next step of the workflow.", number=_NUMBER),
+    },
+    ("/api/v1/incidents/{number}/actions", "post", "202"): {
+        "GetIncident": link(
+            "getIncident",
+            "Where the events of the channel's action will land.",
+            number="$response.body#/incident",
+        ),
+    },
+    ("/api/v1/units", "get", "200"): {
+        "ListIncidents": link(
+            "listIncidents", "The root unit's incident queue.", unit="$response.body#/code"
+        ),
+    },
+}
+
+
+def _with_links(paths: dict[str, Any]) -> dict[str, Any]:
+    for (path, method, status), links in _LINKS.items():
+        responses = paths[path][method]["responses"]
+        if status in responses:
+            responses[status]["links"] = copy.deepcopy(links)
+    return paths
+
+
 def _channel_action_answers(channels: Sequence[Channel]) -> dict[str, Any]:
     """The answers of the channels' own actions other than 200 (202: the work goes on)."""
     by_status: dict[int, list[tuple[str, Any]]] = {}
@@ -350,9 +438,11 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
     routes, actions and views); without one, of every installed channel. A new dict on each
     call: callers may change it."""
     categories: dict[str, str] | None = None
+    units: list[str] = []
     if config is not None:
         channels = config.enabled_channels
         categories = {code: c.name for code, c in config.categories.items()}
+        units = sorted(u.code for u in config.org.units())
     else:
         channels = tuple(discovery.declaration(code) for code in discovery.installed())
     schemas: dict[str, Any] = {
@@ -360,10 +450,10 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
     }
     schemas["Incident"] = embedded(contract.incident_schema(channels), "incident.schema.json")
     schemas["IncidentAction"] = embedded(
-        contract.action_schema(channels, categories), "action.schema.json"
+        contract.action_schema(channels, categories, units), "action.schema.json"
     )
     schemas.update(_core_components())
-    paths = _paths(channels)
+    paths = _with_links(_paths(channels, units))
     for channel in channels:
         if channel.openapi_components:
             schemas.update(resolve(channel.openapi_components))

@@ -109,8 +109,10 @@ class Call:
         return self.query
 
     def header(self, name: str) -> str | None:
+        """A header's value; its octets as ISO-8859-1 (RFC 9110 §5.5: anything but
+        printable ASCII in a field value is obs-text), so nothing is lost."""
         value = self.request.getHeader(name.encode())
-        return value.decode("utf-8", "replace") if value is not None else None
+        return value.decode("latin-1") if value is not None else None
 
     @property
     def too_large(self) -> bool:

@@ -208,16 +208,23 @@ def test_a_phone_correlates_however_it_is_written(gateway: GatewayProcess) -> No
 
 
 def test_an_integration_may_file_a_withheld_caller(gateway: GatewayProcess) -> None:
-    """Only the web channel and the CLI check the shape: a 110 call with a withheld number
-    is filed as phone `anonymous-<linkedid>`, and an integration may do the same."""
+    """A report that names its channel files what its peer says: a 110 call with a withheld
+    number is phone `anonymous-<linkedid>`, and an integration naming its own channel may do
+    the same. Without a channel (or with `web`) a phone must look like one, whoever sends it:
+    the submission schema says so."""
     token = gateway.token("pbx", "integration")
+    withheld = {"kind": "phone", "id": "anonymous-1764000000.12"}
     status, body = gateway.request(
         "POST",
         "/api/v1/reports",
-        {"sender": {"kind": "phone", "id": "anonymous-1764000000.12"}, "text": "无声电话"},
+        {"channel": "pbx", "sender": withheld, "text": "无声电话"},
         token=token,
     )
     assert status == 201, body
+    status, body = gateway.request(
+        "POST", "/api/v1/reports", {"sender": withheld, "text": "无声电话"}, token=token
+    )
+    assert (status, body["field"]) == (422, "sender.id"), body
 
 
 # -- 7. HTTP API details ----------------------------------------------------------------------

@@ -202,13 +202,13 @@ BIG = b'{"sender":{"kind":"web","id":"x"},"text":"' + b"a" * (1 << 20) + b'"}'
             "sender.id",
         ),
         (
-            b'{"sender": {"kind": "phone", "id": "1"}, "drill": true}',
+            b'{"sender": {"kind": "phone", "id": "13800000001"}, "drill": true}',
             "application/json",
             403,
             "drill",
         ),
         (
-            b'{"sender": {"kind": "phone", "id": "1"}, "channel": "smpp"}',
+            b'{"sender": {"kind": "phone", "id": "13800000001"}, "channel": "smpp"}',
             "application/json",
             403,
             "channel",

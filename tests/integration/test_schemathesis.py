@@ -40,6 +40,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from gateway.config import load_config
 from gateway.http.openapi import openapi_document
 from tests.peers.gateway import GatewayProcess
 
@@ -48,9 +49,10 @@ MAX_EXAMPLES = 50
 STATEFUL_STEPS = 10
 TIMEOUT_S = 600
 
+# The gateway under test runs the sample city: its document has the web channel's routes.
 OPERATIONS = sorted(
     f"{method.upper()} {path}"
-    for path, item in openapi_document()["paths"].items()
+    for path, item in openapi_document(load_config(None))["paths"].items()
     for method in item
 )
 
@@ -255,6 +257,8 @@ def test_run_was_whole(run: Run) -> None:
     links = re.search(r"API Links:\s+(\d+) covered", run.output)
     assert links and int(links[1]) > 0, "no OpenAPI link was followed:\n" + run.output
     assert (run.returncode == 1) == bool(run.failures), where + run.output[-8000:]
+    excused = [f for f in run.failures if _semantic(f)]
+    assert len(excused) <= 3, excused  # the excuse must stay narrow
 
 
 def test_gateway_logged_no_traceback(run: Run) -> None:
@@ -265,10 +269,30 @@ def test_gateway_logged_no_traceback(run: Run) -> None:
     assert where < 0, run.gateway_log[max(0, where - 2000) : where + 4000]
 
 
+def _semantic(f: Failure) -> bool:
+    """The one refusal a schema cannot express, which positive_data_acceptance (it expects
+    2xx, 401, 403, 404 or 409 for schema-valid input) counts against us: a `merge` whose
+    master is the incident itself, or one that cannot take its reports (not open, or the
+    other drill flag). The issue asks for 422 naming `master` there: the body's reference
+    is wrong, the incident in the URL is not in conflict. Nothing else is excused."""
+    if (f.operation, f.check, f.status) != (
+        "POST /api/v1/incidents/{number}/actions",
+        "positive_data_acceptance",
+        422,
+    ):
+        return False
+    body = f.request.get("body")
+    return (
+        isinstance(body, dict)
+        and body.get("action") == "merge"
+        and f.error == "invalid (field master)"
+    )
+
+
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_operation(run: Run, operation: str) -> None:
     assert operation in run.junit, f"schemathesis did not test {operation}: see test_run_was_whole"
-    failures = [f for f in run.failures if f.operation == operation]
+    failures = [f for f in run.failures if f.operation == operation and not _semantic(f)]
     assert not failures, (
         f"schemathesis: {operation} failed these checks "
         f"(full report: {run.dir / 'schemathesis.txt'}):\n{_describe(failures)}"
@@ -278,7 +302,7 @@ def test_operation(run: Run, operation: str) -> None:
 def test_links_name_real_operations_and_parameters() -> None:
     """Every OpenAPI link of the document targets an operation that exists and fills only
     parameters that operation declares (no server needed)."""
-    doc = openapi_document()
+    doc = openapi_document()  # every installed channel's routes
     operations = {op["operationId"]: op for item in doc["paths"].values() for op in item.values()}
     seen = 0
     for item in doc["paths"].values():

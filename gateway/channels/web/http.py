@@ -6,10 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway import phone
 from gateway.channel import RouteCall
 from gateway.channels.web import pages
 from gateway.channels.web.service import WebChannel
-from gateway.http.openapi import UNAVAILABLE, error_response, ref, response
+from gateway.http.openapi import (
+    NO_CONTROL,
+    NO_CONTROL_BUT_LINES,
+    UNAVAILABLE,
+    error_response,
+    link,
+    ref,
+    response,
+)
 from gateway.http.resource import HTML, HttpError
 from gateway.report import InvalidReport, local_time
 from gateway.store.db import StoreUnavailable
@@ -61,8 +70,9 @@ SUBMIT_REPORT: dict[str, Any] = {
             "in": "header",
             "required": False,
             "description": "Becomes `external_id` (it takes precedence over the "
-            "body's); without either the server generates a UUID.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+            "body's); without either the server generates a UUID. Printable ASCII only "
+            "(the IETF idempotency-key draft's string).",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[ -~]*$"},
         }
     ],
     "requestBody": {
@@ -70,7 +80,26 @@ SUBMIT_REPORT: dict[str, Any] = {
         "content": {"application/json": {"schema": ref("ReportSubmission")}},
     },
     "responses": {
-        "201": response(ref("Receipt"), "Stored; the receipt (回执) and its incident."),
+        "201": {
+            **response(ref("Receipt"), "Stored; the receipt (回执) and its incident."),
+            "links": {
+                "GetIncident": link(
+                    "getIncident",
+                    "The incident the report created or was attached to.",
+                    number="$response.body#/incident/number",
+                ),
+                "ActOnIncident": link(
+                    "actOnIncident",
+                    "Work the incident (受理, 派警, …).",
+                    number="$response.body#/incident/number",
+                ),
+                "GetReceiptStatus": link(
+                    "getReceiptStatus",
+                    "Follow the report by its receipt.",
+                    receipt="$response.body#/receipt",
+                ),
+            },
+        },
         "400": error_response(
             "The body is not UTF-8 JSON, or is nested deeper than 32 (`bad_json`)."
         ),
@@ -89,6 +118,52 @@ SUBMIT_REPORT: dict[str, Any] = {
 }
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
+
+# Latitude and longitude as the form's text fields carry them (decimal degrees, in range).
+_LAT = r"^-?(?:[0-8]?[0-9](?:\.[0-9]{1,15})?|90(?:\.0{1,15})?)$"
+_LON = r"^-?(?:(?:1[0-7][0-9]|[0-9]?[0-9])(?:\.[0-9]{1,15})?|180(?:\.0{1,15})?)$"
+
+
+def _filled(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"minLength": 1}}}
+
+
+#: POST /report: the citizen form's fields (pages.py), each a string as browsers send them;
+#: blank ones count as not given. The report they make is checked like any
+#: ReportSubmission (control characters refused, …); a 400 page names the problem.
+FORM_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {
+        "token": {
+            "description": "The form's one-time token: the idempotency key (a resubmission "
+            "of the same form stores one report).",
+            "type": "string", "maxLength": 200, "pattern": r"^(?:|[ -~]*[!-~][ -~]*)$",
+        },
+        "text": {
+            "description": "What happened (必填): at least one character that is not a space.",
+            "type": "string", "maxLength": 10000,
+            "allOf": [{"pattern": r"\S"}, {"pattern": NO_CONTROL_BUT_LINES}],
+        },
+        "address": {"type": "string", "maxLength": 500, "pattern": NO_CONTROL},
+        "lat": {"description": "WGS84 latitude, with `lon`.", "anyOf": [
+            {"const": ""}, {"type": "string", "pattern": _LAT}
+        ]},
+        "lon": {"description": "WGS84 longitude, with `lat`.", "anyOf": [
+            {"const": ""}, {"type": "string", "pattern": _LON}
+        ]},
+        "category": {"anyOf": [{"const": ""}, ref("ReportSubmission", "/$defs/category")]},
+        "phone": {"description": "The reporter's phone number (the sender), or blank.",
+                  "type": "string", "maxLength": 200,
+                  "anyOf": [{"pattern": "^ *$"}, {"pattern": phone.PATTERN}]},
+        "name": {"type": "string", "maxLength": 200, "pattern": NO_CONTROL},
+    },
+    # Latitude and longitude come together or not at all.
+    "allOf": [
+        {"if": _filled("lat"), "then": _filled("lon")},
+        {"if": _filled("lon"), "then": _filled("lat")},
+    ],
+}  # fmt: skip
 FORM_HOME: dict[str, Any] = {
     "operationId": "formHome",
     "tags": ["web"],
@@ -110,7 +185,7 @@ SUBMIT_FORM: dict[str, Any] = {
     "security": [],
     "requestBody": {
         "required": True,
-        "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}},
+        "content": {"application/x-www-form-urlencoded": {"schema": FORM_FIELDS}},
     },
     "responses": {
         "201": {"description": "Stored: the receipt page.", "content": _HTML},

@@ -12,6 +12,8 @@ from typing import Any
 
 from gateway.phone import looks_like_phone
 
+MAX_PHONE = 200  # characters of the phone field, blanks included (as its OpenAPI schema says)
+
 PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -102,10 +104,13 @@ def form_report(form: dict[str, str]) -> dict[str, Any]:
     if not text:
         raise ValueError("请填写发生了什么")
     doc: dict[str, Any] = {"text": text}
-    phone = form.get("phone", "").strip()
-    if phone and not looks_like_phone(phone):
+    phone = form.get("phone", "")
+    if len(phone) > MAX_PHONE:
+        raise ValueError(f"联系电话过长（至多{MAX_PHONE}个字符）")
+    if phone.strip(" ") and not looks_like_phone(phone):
         raise ValueError("联系电话请填写号码：数字，可带 +、空格或 -")
     name = form.get("name", "").strip()
+    phone = phone.strip(" ")
     doc["sender"] = {"kind": "phone", "id": phone} if phone else {"kind": "web", "id": "anonymous"}
     if name:
         doc["sender"]["name"] = name

@@ -61,15 +61,12 @@ class WebChannel(Service):
                 "drill reports need a drill_coordinator, integration or admin token",
                 "drill",
             )
-        key = key if key is not None else (call.header("idempotency-key") or "").strip()
+        if key is None:
+            key = call.header("idempotency-key")
+        if key is not None:
+            key = key.strip()
+            _check_key(key)
         external_id = key or doc.get("external_id") or str(uuid.uuid4())
-        if len(external_id) > MAX_KEY:
-            raise HttpError(
-                422,
-                "invalid_report",
-                f"Idempotency-Key is over {MAX_KEY} characters",
-                "external_id",
-            )
         received = (
             parse_utc(doc["received_at"], "received_at")
             if (system and "received_at" in doc)
@@ -77,10 +74,32 @@ class WebChannel(Service):
         )
         full = dict(doc, channel=channel, external_id=external_id, received_at=received.isoformat())
         report = Report.from_json(full)
-        if channel == "web" and report.sender.kind == "phone":
-            # What a person typed must be a number; other channels file what their peer
-            # says (a withheld caller is anonymous-<linkedid>).
+        if doc.get("channel", "web") == "web" and report.sender.kind == "phone":
+            # A number must look like one (report-submission.schema.json says so); a report
+            # that names its channel files what its peer says (anonymous-<linkedid>).
             if not phone.looks_like_phone(report.sender.id):
                 problem = f"{report.sender.id!r} is {phone.NOT_A_PHONE}"
                 raise HttpError(422, "invalid_report", problem, "sender.id")
         return report
+
+
+def _check_key(key: str) -> None:
+    """An Idempotency-Key is 1 to 200 characters of printable ASCII (the IETF draft's
+    sf-string): an empty one would silently mean none (a retry then stores twice), and
+    other octets mean different things to different clients."""
+    if not key:
+        raise HttpError(422, "invalid_report", "Idempotency-Key is empty", "Idempotency-Key")
+    if len(key) > MAX_KEY:
+        raise HttpError(
+            422,
+            "invalid_report",
+            f"Idempotency-Key is over {MAX_KEY} characters",
+            "Idempotency-Key",
+        )
+    if not all(" " <= ch <= "~" for ch in key):
+        raise HttpError(
+            422,
+            "invalid_report",
+            "Idempotency-Key may hold printable ASCII only",
+            "Idempotency-Key",
+        )
