@@ -38,6 +38,7 @@ from gateway.channels.ami.metrics import AmiMetrics
 from gateway.channels.ami.reconcile import Reconciler
 from gateway.channels.ami.settings import AmiSettings
 from gateway.intake import mask_phone
+from gateway.reactor import event_loop
 from gateway.report import InvalidReport, Report, Sender
 from gateway.store.db import StoreUnavailable, WriteContext
 
@@ -87,9 +88,7 @@ class AmiChannel(Service):
 
     def startService(self) -> None:
         super().startService()
-        self.loop = getattr(self.ctx.reactor, "_asyncioEventloop", None) or (
-            asyncio.get_event_loop()
-        )
+        self.loop = event_loop(self.ctx.reactor)
         s = self.settings
         self.link = AmiLink(
             s.host,
