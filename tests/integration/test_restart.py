@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.integration.conftest import city_config
+from tests.conftest import city_config
 from tests.peers.gateway import GatewayProcess
 
 STATION, DISTRICT = "530102510000", "530102000000"

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.integration.conftest import city_config
+from tests.conftest import city_config
 from tests.peers.gateway import GatewayProcess
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_pg_schema
-from tests.integration.conftest import city_config
+from tests.conftest import city_config, fresh_pg_schema
 from tests.peers.gateway import GatewayProcess
 
 CLIENTS = 8
