@@ -144,7 +144,7 @@ def baseline(url: str, rows: int = 20000, batch: int = 256) -> float:
     can do, without HTTP, validation, correlation, routing or hashing."""
     from sqlalchemy import delete
 
-    from gateway.store.db import make_engine
+    from gateway.store.engine import make_engine
     from gateway.store.migrate import upgrade
     from gateway.store.tables import deadlines, events, incidents, reports
 

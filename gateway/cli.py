@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - one clear line, not a traceback, for known errors
         from gateway.config import ConfigError
         from gateway.errors import DomainError
-        from gateway.store.db import StoreUnavailable
+        from gateway.store.engine import StoreUnavailable
 
         if isinstance(e, ConfigError | DomainError | StoreUnavailable):
             print(f"alarmgw: {e}", file=sys.stderr)
@@ -123,7 +123,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _open(args: argparse.Namespace, migrate: bool = True) -> tuple[Any, Any]:
     from gateway.config import load_config
-    from gateway.store.db import Database, sqlite_url
+    from gateway.store.db import Database
+    from gateway.store.engine import sqlite_url
 
     config = load_config(args.config)
     url = config.storage_url

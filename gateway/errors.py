@@ -1,5 +1,5 @@
 """Errors that are the caller's fault (permanent) as opposed to the store's (temporary,
-`gateway.store.db.StoreUnavailable`). Each channel maps the two to its protocol's answer."""
+`gateway.store.engine.StoreUnavailable`). Each channel maps the two to its protocol's answer."""
 
 from __future__ import annotations
 

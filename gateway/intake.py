@@ -6,7 +6,7 @@ same receipt and stores nothing. Errors are typed so that each channel can answe
 sender correctly:
 
 - `gateway.report.InvalidReport` (a `DomainError`): permanent — the report is wrong;
-- `gateway.store.db.StoreUnavailable`: temporary — nothing was stored, try again.
+- `gateway.store.engine.StoreUnavailable`: temporary — nothing was stored, try again.
 """
 
 from __future__ import annotations

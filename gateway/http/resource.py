@@ -28,7 +28,7 @@ from twisted.web import resource, server
 from gateway import auth
 from gateway.errors import DomainError
 from gateway.report import InvalidReport
-from gateway.store.db import StoreUnavailable
+from gateway.store.engine import StoreUnavailable
 from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
 

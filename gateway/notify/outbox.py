@@ -23,7 +23,8 @@ from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from gateway.store.db import Database, StoreUnavailable, WriteContext
+from gateway.store.db import Database, WriteContext
+from gateway.store.engine import StoreUnavailable
 from gateway.store.tables import deliveries, incidents
 
 log = Logger()

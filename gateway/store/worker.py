@@ -38,7 +38,7 @@ from twisted.python.failure import Failure
 
 from gateway.errors import DomainError
 from gateway.report import InvalidReport, Receipt, Report
-from gateway.store.db import StoreUnavailable
+from gateway.store.engine import StoreUnavailable
 
 log = Logger()
 RESTART_DELAY = 1.0

@@ -1,4 +1,4 @@
-"""The writers leave the WAL to the Checkpointer (gateway/store/db.py): it copies committed
+"""The writers leave the WAL to the Checkpointer (gateway/store/engine.py): it copies committed
 pages into the database file in the background."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from gateway.store.db import Checkpointer, make_engine, sqlite_url
+from gateway.store.engine import Checkpointer, make_engine, sqlite_url
 
 
 def test_writers_do_not_checkpoint_and_the_checkpointer_does(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 
 from gateway.channel import resolve
 from gateway.discovery import declaration, installed
-from gateway.store.db import make_engine
+from gateway.store.engine import make_engine
 from gateway.store.migrate import current, upgrade
 from gateway.store.tables import chain_head, metadata
 

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from gateway.channels.ami.client import AmiError, AmiUnavailable, originate_failed
 from gateway.errors import DomainError
 from gateway.notify.outbox import Attempt, Backoff, Delivery, Policy
-from gateway.store.db import StoreUnavailable
+from gateway.store.engine import StoreUnavailable
 from gateway.workflow import records
 
 if TYPE_CHECKING:

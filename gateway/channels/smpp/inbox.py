@@ -36,7 +36,7 @@ from gateway.channels.smpp.keys import PREFIX, Concatenation, content_key
 from gateway.channels.smpp.text import BadText, decode
 from gateway.intake import mask_phone
 from gateway.report import InvalidReport, Receipt, Report, Sender
-from gateway.store.db import StoreUnavailable
+from gateway.store.engine import StoreUnavailable
 
 if TYPE_CHECKING:
     from gateway.channels.smpp.service import SmppChannel

@@ -21,7 +21,7 @@ from gateway.channels.smpp.text import split_for_sending
 from gateway.errors import DomainError
 from gateway.intake import mask_phone
 from gateway.report import InvalidReport
-from gateway.store.db import StoreUnavailable
+from gateway.store.engine import StoreUnavailable
 from gateway.workflow.machine import Actor
 
 if TYPE_CHECKING:

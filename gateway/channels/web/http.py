@@ -21,7 +21,7 @@ from gateway.http.openapi import (
 )
 from gateway.http.resource import HTML, HttpError
 from gateway.report import InvalidReport, local_time
-from gateway.store.db import StoreUnavailable
+from gateway.store.engine import StoreUnavailable
 
 
 async def submit_report(web: WebChannel, call: RouteCall) -> Any:
