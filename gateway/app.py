@@ -37,8 +37,9 @@ from gateway.notify.webhook import WebhookNotifier
 from gateway.orgtree import OrgTree
 from gateway.report import Receipt, Report
 from gateway.service import AsyncMultiService
-from gateway.store.db import Database, WriteContext
+from gateway.store.db import Database
 from gateway.store.engine import StoreUnavailable, sqlite_url
+from gateway.store.transaction import WriteContext
 from gateway.workflow.documents import Documents
 from gateway.workflow.machine import Actor
 from gateway.workflow.service import Workflow

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from gateway.errors import DomainError
-from gateway.store.db import WriteContext
 from gateway.store.tables import tokens
+from gateway.store.transaction import WriteContext
 from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
 

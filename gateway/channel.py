@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.orgtree import OrgTree
     from gateway.report import Receipt, Report
-    from gateway.store.db import WriteContext
+    from gateway.store.transaction import WriteContext
     from gateway.workflow.documents import Documents
     from gateway.workflow.machine import Actor
 

@@ -22,9 +22,10 @@ from twisted.logger import Logger
 
 from gateway.channel import resolve
 from gateway.report import InvalidReport, Receipt, Report
-from gateway.store.db import Database, WriteContext
+from gateway.store.db import Database
 from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
+from gateway.store.transaction import WriteContext
 from gateway.workflow import correlate, records
 from gateway.workflow.machine import SYSTEM, EventDraft
 from gateway.workflow.service import open_incident

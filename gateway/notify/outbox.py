@@ -23,9 +23,10 @@ from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
-from gateway.store.db import Database, WriteContext
+from gateway.store.db import Database
 from gateway.store.engine import StoreUnavailable
 from gateway.store.tables import deliveries, incidents
+from gateway.store.transaction import WriteContext
 
 log = Logger()
 

@@ -55,7 +55,8 @@ def child_main(argv: list[str]) -> int:
     comes in the environment, not the command line, where `ps` would show its password."""
     from gateway.config import load_config
     from gateway.intake import Intake
-    from gateway.store.db import Database, GroupCommitter
+    from gateway.store.db import Database
+    from gateway.store.transaction import GroupCommitter
 
     config_path, busy = argv
     url = os.environ.pop(URL_VARIABLE)

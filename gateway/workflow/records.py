@@ -12,9 +12,9 @@ from sqlalchemy import Connection, RowMapping, insert, select, update
 
 from gateway.errors import NotFound
 from gateway.report import format_utc
-from gateway.store.db import WriteContext
 from gateway.store.prepared import Prepared
 from gateway.store.tables import deadlines, deliveries, incidents, reports
+from gateway.store.transaction import WriteContext
 from gateway.workflow.machine import (
     ArmDeadline,
     EventDraft,

@@ -17,9 +17,10 @@ from twisted.logger import Logger
 
 from gateway.errors import DomainError, NotFound
 from gateway.report import Report, format_utc
-from gateway.store.db import Database, WriteContext
+from gateway.store.db import Database
 from gateway.store.prepared import Prepared
 from gateway.store.tables import deadlines, deliveries, incidents, reports
+from gateway.store.transaction import WriteContext
 from gateway.workflow import correlate, records
 from gateway.workflow.documents import Documents
 from gateway.workflow.machine import (

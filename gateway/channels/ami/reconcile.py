@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from gateway.channels.ami import store
 from gateway.channels.ami.calls import Call, calltaker_id, clean_name, clean_number, duration, end
 from gateway.channels.ami.client import AmiError, AmiUnavailable, as_list
-from gateway.store.db import WriteContext
+from gateway.store.transaction import WriteContext
 
 if TYPE_CHECKING:
     from gateway.channels.ami.service import AmiChannel

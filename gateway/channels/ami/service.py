@@ -40,8 +40,8 @@ from gateway.channels.ami.settings import AmiSettings
 from gateway.intake import mask_phone
 from gateway.reactor import event_loop
 from gateway.report import InvalidReport, Report, Sender
-from gateway.store.db import WriteContext
 from gateway.store.engine import StoreUnavailable
+from gateway.store.transaction import WriteContext
 
 log = Logger()
 P = ParamSpec("P")

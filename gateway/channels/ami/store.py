@@ -15,8 +15,8 @@ from sqlalchemy import Connection, and_, insert, select, update
 
 from gateway.channels.ami.tables import calls
 from gateway.report import format_utc
-from gateway.store.db import WriteContext
 from gateway.store.tables import incidents, reports
+from gateway.store.transaction import WriteContext
 from gateway.workflow import records
 from gateway.workflow.documents import Documents
 from gateway.workflow.machine import Actor, EventDraft

@@ -24,7 +24,7 @@ from gateway.channels.smpp.keys import PREFIX, external_id, id_range, parse
 from gateway.channels.smpp.settings import SmppSettings, fill
 from gateway.channels.smpp.text import split_for_sending
 from gateway.report import Receipt, Report
-from gateway.store.db import WriteContext
+from gateway.store.transaction import WriteContext
 from gateway.workflow import records
 from gateway.workflow.machine import EventDraft
 from gateway.workflow.table import OPEN_STATES

@@ -19,9 +19,9 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, select, upda
 from gateway.channels.smpp.tables import sms_out, sms_out_parts, sms_parts
 from gateway.errors import NotFound
 from gateway.report import format_utc
-from gateway.store.db import WriteContext
 from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
+from gateway.store.transaction import WriteContext
 from gateway.workflow import records
 from gateway.workflow.machine import Actor, EventDraft
 from gateway.workflow.table import Role
