@@ -7,6 +7,9 @@ what SQLAlchemy compiled — the SQL text for the dialect, the parameter order a
 type processors (UTC datetimes, JSON, booleans) — and runs it directly, inside the
 transaction the writer's Connection has begun. Only statements whose results are plain
 values (ids, strings) are prepared; everything else stays on SQLAlchemy.
+
+All of it is read through SQLAlchemy's public API, and tests/store/test_prepared.py checks
+that a prepared statement sends the driver the very values SQLAlchemy's own execution sends.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ class Prepared:
             compiled: Any = self.statement.compile(dialect=dialect, column_keys=self.keys)
             if "POSTCOMPILE" in compiled.string:
                 raise ValueError("a prepared statement cannot have an expanding IN parameter")
-            # Our bindparams have no values yet: ask for the others without the check.
-            bound = compiled.construct_params(_check=False) or {}
-            defaults = {k: v for k, v in bound.items() if v is not None}
-            procs = dict(compiled._bind_processors or {})
+            if compiled.escaped_bind_names:  # the SQL would name them otherwise than we do
+                raise ValueError("a prepared statement's parameter names must need no escaping")
+            # `params`: the values bound at build time; ours have none yet (None).
+            defaults = {k: v for k, v in compiled.params.items() if v is not None}
+            procs = _bind_processors(compiled, dialect)
             positional = (
                 tuple((n, defaults.get(n), procs.get(n)) for n in compiled.positiontup or ())
                 if compiled.positional
@@ -82,6 +86,19 @@ class Prepared:
         c = self._compiled(conn.dialect)
         cursor = _cursor(conn)
         cursor.executemany(c.sql, [self._args(c, r) for r in rows])
+
+
+def _bind_processors(compiled: Any, dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
+    """Each bound parameter's type processor, by its name in the SQL: what SQLAlchemy's
+    execution applies (it keeps them in the private `SQLCompiler._bind_processors`), found
+    through public API, `SQLCompiler.bind_names` and `TypeEngine.dialect_impl`. Once per
+    statement and dialect, so the hot path never pays for it."""
+    procs = {}
+    for param, name in compiled.bind_names.items():
+        process = param.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            procs[name] = process
+    return procs
 
 
 def _cursor(conn: Connection) -> Any:
