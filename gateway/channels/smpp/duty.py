@@ -6,6 +6,7 @@ the notice it got about that incident, and the workflow decides whether that is 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet import defer
@@ -46,6 +47,7 @@ class DutyNotices:
         )
         self.ack_re = re.compile(s.ack_pattern)
         self.numbers = duty_numbers(self.ctx.org)
+        self._cut_off: dict[int, _CutOff] = {}  # by delivery id
 
     # -- out: the notice (one outbox attempt) ----------------------------------------------------
 
@@ -57,21 +59,31 @@ class DutyNotices:
 
     async def _send(self, d: Delivery) -> Attempt:
         sender = self.channel.sender
-        row = await self.ctx.read(records.load, d.number)
-        text = self.text(row, d.drill)
-        ref = sender.next_ref()
-        taken: list[tuple[int, str]] = []
+        cut = self._cut_off.pop(d.id, None)
+        if cut is None:
+            row = await self.ctx.read(records.load, d.number)
+            cut = _CutOff(self.text(row, d.drill), sender.next_ref(), [])
+        taken = cut.taken
         try:
-            await sender.submit(d.target, text, ref, taken=taken)
+            await sender.submit(d.target, cut.text, cut.ref, {seq for seq, _ in taken}, taken)
         except SubmitRefused as e:
             if e.throttled:  # not the duty phone's fault: not an attempt
-                return Attempt("later", str(e)[:200], retry_at=sender.pause())
-            return Attempt("retry", str(e)[:200])
+                attempt = Attempt("later", str(e)[:200], retry_at=sender.pause())
+            else:
+                attempt = Attempt("retry", str(e)[:200])
         except SmppUnavailable as e:
-            return Attempt("retry", str(e)[:200])
-        sender.resumed()
-        await self.ctx.write(store.notice_sent, d.number, d.target, text, ref, taken, sender.now())
-        return Attempt("delivered")
+            attempt = Attempt("retry", str(e)[:200])
+        else:
+            sender.resumed()
+            await self.ctx.write(
+                store.notice_sent, d.number, d.target, cut.text, cut.ref, taken, sender.now()
+            )
+            return Attempt("delivered")
+        if taken and (
+            attempt.verdict == "later" or d.attempts + 1 < self.policy.backoff.max_attempts
+        ):
+            self._cut_off[d.id] = cut  # the next attempt sends the rest
+        return attempt
 
     def text(self, row: Any, drill: bool) -> str:
         location = records.snapshot(row).location or {}
@@ -119,6 +131,20 @@ class DutyNotices:
             outcome=outcome,
         )
         return True
+
+
+@dataclass
+class _CutOff:
+    """A notice the SMSC took some parts of before it refused one (a long notice is two
+    or three parts): the next attempt of its delivery sends the other parts of the same
+    text under the same concatenation reference, so that the duty phone puts them together
+    (the whole notice again would leave it a fragment that never completes, and the message
+    ids of the parts taken would be lost to their delivery receipts). Kept in memory: after
+    a restart, or on another node, the notice goes whole again."""
+
+    text: str
+    ref: int
+    taken: list[tuple[int, str]]  # (seq, message id) of the parts the SMSC took
 
 
 def duty_numbers(org: OrgTree) -> dict[str, frozenset[str]]:

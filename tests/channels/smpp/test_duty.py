@@ -276,3 +276,35 @@ def test_no_transmitter_no_notice(duty: Duty) -> None:
     assert duty.trx.submits == []
     (row,) = duty.store.deliveries("sms")
     assert (row["status"], row["attempts"], row["next_at"]) == ("pending", 0, T0)
+
+
+@pytest.mark.parametrize(
+    "refusal, wait",
+    [
+        (SubmitRefused(consts.SMPP_ESME_RTHROTTLED), 2),  # later: at the pause's end
+        (SubmitRefused(consts.SMPP_ESME_RSYSERR), 10),  # retry: after the backoff
+    ],
+)
+def test_a_notice_cut_off_after_its_first_part_goes_on_from_the_second(
+    duty: Duty, refusal: Exception, wait: float
+) -> None:
+    """The SMSC took part 1 of the notice, then refused part 2: the next attempt sends
+    part 2 alone, under the same concatenation reference, so the duty phone puts the two
+    together (not part 1 twice, once as a fragment that never completes), and both parts'
+    message ids are on the SMS thread, where their delivery receipts find them."""
+    number = duty.store.dispatched()
+    duty.trx.script = [None, refusal]
+    assert duty.poll() == 1
+    first = duty.trx.submits[0]["short_message"]
+    duty.store.clock.advance(wait)
+    assert duty.poll() == 1
+    (row,) = duty.store.deliveries("sms")
+    assert row["status"] == "delivered"
+    second = [m["short_message"] for m in duty.trx.submits[2:]]
+    assert len(second) == 1  # part 2 only
+    assert (first[:6], second[0][:6]) == (first[:5] + b"\x01", first[:5] + b"\x02")  # same ref
+    (event,) = duty.store.events(number, "sms_sent")
+    assert event["data"]["message_ids"] == ["trx0-1", "trx0-2"]
+    (thread,) = duty.store.read(lambda c: list(c.execute(select(sms_out)).mappings()))
+    assert (thread["parts"], thread["ref"]) == (2, first[3])
+    assert duty.duty._cut_off == {}  # nothing kept once sent
