@@ -98,7 +98,8 @@ class DutyCalls:
     def answered(self, ev: Mapping[str, str]) -> None:
         """``AlarmgwNotifyAck`` (Digit 1) or ``AlarmgwNotifyResult`` (no 1) of a duty call."""
         delivery = ev.get("Delivery", "")
-        waiter = self._waiting.get(int(delivery)) if delivery.isdigit() else None
+        known = delivery.isascii() and delivery.isdigit()  # "²" is a digit to isdigit()
+        waiter = self._waiting.get(int(delivery)) if known else None
         if waiter is None or waiter.done():
             return
         digit = ev.get("Digit", "") if ev.get("UserEvent") == "AlarmgwNotifyAck" else ""

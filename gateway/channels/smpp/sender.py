@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import task
 from twisted.logger import Logger
 
+from gateway import phone
 from gateway.channels.smpp import store
 from gateway.channels.smpp.esme import Bind, SmppUnavailable, SubmitRefused
 from gateway.channels.smpp.settings import fill
@@ -92,6 +93,8 @@ class Sender:
         senders = await self.ctx.read(store.senders, number)
         if not senders:
             raise NoSmsThread(f"incident {number} has no SMS from a citizen to answer")
+        if to is not None:
+            to = phone.normalise(to)  # as the senders are keyed (+86 139… is 139…)
         if to is not None and to not in senders:
             raise InvalidReport("to", f"{mask_phone(to)} has not written to incident {number}")
         target = to or senders[-1]
@@ -272,7 +275,9 @@ class Sender:
             elapsed = max(0.0, now - self._tokens_at)
             self._tokens = min(max(1.0, tps), self._tokens + elapsed * tps)
             self._tokens_at = now
-            if self._tokens >= 1.0:
+            # A hair under one counts: at timestamps of today a float cannot hold the
+            # step, and the wait asked for would be ~1e-7 s, again and again.
+            if self._tokens >= 1.0 - 1e-9:
                 self._tokens -= 1.0
                 return
             await task.deferLater(self.clock, (1.0 - self._tokens) / tps)

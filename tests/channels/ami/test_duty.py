@@ -111,6 +111,7 @@ async def test_a_call_is_answered_only_by_the_echo_of_its_delivery(phone: Phone)
         ack(""),
         ack(f"{delivery}x"),
         ack(f" {delivery}"),
+        ack("²"),  # a digit to str.isdigit, not to int()
         no_ack(str(int(delivery) - 1)),
     ):
         phone.duty.answered(other)

@@ -396,15 +396,18 @@ def test_reply_goes_to_the_latest_writer_or_to_the_one_named(sms: Sms) -> None:
     out = reply(sms, first, longest)
     assert out == {"incident": first, "sms": {"to": OTHER, "text": longest, "status": "pending"}}
     reply(sms, first, "请问具体位置？", to=CITIZEN)
+    reply(sms, first, "民警已出发", to="+86" + OTHER)  # however the call-taker writes it
     replies = [r for r in sms.rows() if r["kind"] == "reply"]
     assert [(r["number"], r["parts"], r["actor"]) for r in replies] == [
         (OTHER, 10, "tester"),
         (CITIZEN, 1, "tester"),
+        (OTHER, 1, "tester"),
     ]
     events = sms.store.events(first, "sms_reply")
     assert [(e["actor"]["user"], e["data"]["to"]) for e in events] == [
         ("tester", OTHER),
         ("tester", CITIZEN),
+        ("tester", OTHER),
     ]
 
 
