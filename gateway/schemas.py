@@ -7,6 +7,7 @@ same way without copying files by hand.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from collections.abc import Mapping
@@ -28,9 +29,15 @@ def schema_path(name: str) -> Path:
     raise FileNotFoundError(f"schema {filename} not found in {searched}")
 
 
-@functools.cache
 def load_schema(name: str) -> dict[str, Any]:
-    """The parsed schema, read once per process. Shared: callers must not mutate it."""
+    """The parsed schema, read once per process; each call gets a copy of its own (callers
+    build validators at start, and fastjsonschema rewrites the $refs of what it is given:
+    a shared dict was mutated that way once)."""
+    return copy.deepcopy(_parsed(name))
+
+
+@functools.cache
+def _parsed(name: str) -> dict[str, Any]:
     with schema_path(name).open(encoding="utf-8") as f:
         schema: dict[str, Any] = json.load(f)
     return schema

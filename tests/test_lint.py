@@ -1,4 +1,5 @@
-"""The code style the project promises (STYLE.md): ruff clean, mypy clean on gateway/."""
+"""The code style the project promises (STYLE.md): ruff clean and formatted, mypy clean on
+gateway/."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff() -> None:
     out = run("ruff", "check", "gateway", "tests", "bench", "twisted_plugins")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_ruff_format() -> None:
+    out = run("ruff", "format", "--check", "gateway", "tests", "bench", "twisted_plugins")
     assert out.returncode == 0, out.stdout + out.stderr
 
 

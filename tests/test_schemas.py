@@ -112,6 +112,14 @@ def test_load_schema_gives_the_files() -> None:
         assert load_schema(name) == SCHEMAS[name], name
 
 
+def test_load_schema_gives_each_caller_its_own_copy() -> None:
+    """fastjsonschema rewrites the $refs of the dict it compiles: a caller that compiled
+    the shared one changed every later caller's schema (found by test order, once)."""
+    fastjsonschema.compile(load_schema("report.schema.json"))
+    assert load_schema("report.schema.json") == SCHEMAS["report.schema.json"]
+    assert load_schema("report.schema.json") is not load_schema("report.schema.json")
+
+
 # Keywords that mean the same in draft-07 (fastjsonschema) and 2020-12, plus annotations and
 # the two spellings of the lat/lon dependency (each draft ignores the other's).
 PORTABLE = {

@@ -2,6 +2,4 @@
 
 from twisted.application.service import ServiceMaker
 
-alarmgw = ServiceMaker(
-    "alarmgw", "gateway.tap", "110 alarm-intake gateway (接处警网关)", "alarmgw"
-)
+alarmgw = ServiceMaker("alarmgw", "gateway.tap", "110 alarm-intake gateway (接处警网关)", "alarmgw")
