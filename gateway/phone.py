@@ -32,7 +32,9 @@ NOT_A_PHONE = (
 def looks_like_phone(value: str) -> bool:
     """Digits, an optional leading ``+`` and separators (a space among them), with 3 to 20
     digits: exactly what `PATTERN` says."""
-    digits = sum(ch.isdigit() for ch in value)
+    if value.isascii() and value.isdigit():  # the usual case, a bare number: no regex
+        return MIN_DIGITS <= len(value) <= MAX_DIGITS
+    digits = sum(map(str.isdigit, value))
     return _SHAPE.fullmatch(value) is not None and MIN_DIGITS <= digits <= MAX_DIGITS
 
 
@@ -42,7 +44,7 @@ def normalise(value: str) -> str:
     is returned unchanged."""
     if not looks_like_phone(value):
         return value
-    number = _SEPARATORS.sub("", value.strip())
+    number = value if value.isdigit() else _SEPARATORS.sub("", value.strip())
     for prefix in _COUNTRY:
         rest = number[len(prefix) :]
         if number.startswith(prefix) and len(rest) == 11 and rest.startswith("1"):

@@ -96,7 +96,7 @@ def _check_key(key: str) -> None:
             f"Idempotency-Key is over {MAX_KEY} characters",
             "Idempotency-Key",
         )
-    if not all(" " <= ch <= "~" for ch in key):
+    if not (key.isascii() and key.isprintable()):  # for ASCII: " " to "~"
         raise HttpError(
             422,
             "invalid_report",
