@@ -1,6 +1,7 @@
 """Intake benchmark: N concurrent HTTP clients post reports to a real gateway process for a
-fixed time; prints reports/s and p50/p99 latency of ack-after-commit, and in the same run
-the baseline: the raw rate of batched SQLAlchemy inserts of the same rows into the same
+fixed time; prints reports/s, p50/p99 latency of ack-after-commit and the gateway's CPU
+time per report (its HTTP process and intake worker, from /proc), and in the same run the
+baseline: the raw rate of batched SQLAlchemy inserts of the same rows into the same
 database.
 
     python bench/intake.py [--clients 16] [--seconds 10] [--store sqlite|postgresql|both]
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import statistics
 import subprocess
 import sys
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def body(n: int) -> bytes:
@@ -136,6 +139,21 @@ def run_wrk(port: int, clients: int, seconds: float) -> dict[str, float]:
         "p50_ms": p50,
         "p99_ms": p99,
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its descendants, from /proc (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = [
+            int(c)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for c in (task / "children").read_text().split()
+        ]
+    except OSError:  # gone, or not Linux
+        return 0.0
+    own = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+    return own + sum(cpu_seconds(c) for c in children)
 
 
 def baseline(url: str, rows: int = 20000, batch: int = 256) -> float:
@@ -252,10 +270,12 @@ def bench_store(store: str, clients: int, seconds: float, client: str) -> dict[s
     gw.start()
     try:
         run_load(gw.port, clients, 2.0, 900_000_000)  # warm-up
+        cpu = cpu_seconds(gw.proc.pid)
         if client == "wrk":
             result = run_wrk(gw.port, clients, seconds)
         else:
             result = run_load(gw.port, clients, seconds, 0)
+        result["cpu_us"] = 1e6 * (cpu_seconds(gw.proc.pid) - cpu) / max(result["reports"], 1)
     finally:
         gw.stop()
     result["baseline_rows_per_s"] = baseline(url)
@@ -285,13 +305,14 @@ def main() -> None:
     )
     print(
         f"{'store':<11} {'reports/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'raw reports/s':>16} {'ratio':>6}"
+        f"{'CPU µs/report':>14} {'raw reports/s':>14} {'ratio':>6}"
     )
     for store in stores:
         r = bench_store(store, args.clients, args.seconds, args.client)
         print(
             f"{store:<11} {r['rate']:>10.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-            f"{r['errors']:>7.0f} {r['baseline_rows_per_s']:>16.0f} {r['ratio']:>6.0%}"
+            f"{r['errors']:>7.0f} {r['cpu_us']:>14.0f} {r['baseline_rows_per_s']:>14.0f} "
+            f"{r['ratio']:>6.0%}"
         )
 
 
