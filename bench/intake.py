@@ -270,12 +270,14 @@ def bench_store(store: str, clients: int, seconds: float, client: str) -> dict[s
     gw.start()
     try:
         run_load(gw.port, clients, 2.0, 900_000_000)  # warm-up
-        cpu = cpu_seconds(gw.proc.pid)
+        assert gw.proc is not None
+        pid = gw.proc.pid
+        cpu = cpu_seconds(pid)
         if client == "wrk":
             result = run_wrk(gw.port, clients, seconds)
         else:
             result = run_load(gw.port, clients, seconds, 0)
-        result["cpu_us"] = 1e6 * (cpu_seconds(gw.proc.pid) - cpu) / max(result["reports"], 1)
+        result["cpu_us"] = 1e6 * (cpu_seconds(pid) - cpu) / max(result["reports"], 1)
     finally:
         gw.stop()
     result["baseline_rows_per_s"] = baseline(url)
