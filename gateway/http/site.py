@@ -3,11 +3,12 @@ enabled channels' (`gateway.http.resource`)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from twisted.application import service
 from twisted.logger import Logger
-from twisted.web import server
+from twisted.web import http, server
 from twisted.web.resource import Resource
 
 log = Logger()
@@ -61,8 +62,28 @@ class LimitedRequest(server.Request):
         super().handleContentChunk(data)
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _local_clf_time() -> str:
+    """Now in the Combined Log Format, in the process's zone (the city's, set at start) as
+    the rest of the log is: twisted.web stamps its access lines in UTC."""
+    t = time.localtime()
+    offset = t.tm_gmtoff // 60
+    sign = "-" if offset < 0 else "+"
+    return (
+        f"[{t.tm_mday:02d}/{_MONTHS[t.tm_mon - 1]}/{t.tm_year}:"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} "
+        f"{sign}{abs(offset) // 60:02d}{abs(offset) % 60:02d}]"
+    )
+
+
+def _access_line(_utc_timestamp: str, request: Any) -> str:
+    return str(http.combinedLogFormatter(_local_clf_time(), request))
+
+
 def make_site(resource: Resource, max_body: int) -> Site:
-    site = Site(resource)
+    site = Site(resource, logFormatter=_access_line)
 
     class _Request(LimitedRequest):
         pass

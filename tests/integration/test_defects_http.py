@@ -363,6 +363,12 @@ def test_the_receipt_page_and_the_log_show_the_city_time(gateway: GatewayProcess
     # The log's timestamps too (twistd's format), every line of it.
     stamps = re.findall(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)([+-]\d{4}) ", gateway.log(), re.M)
     assert stamps and {offset for _, offset in stamps} == {"+0800"}, stamps[:3]
+    # And the access lines inside it (twisted.web writes them in UTC by itself).
+    access = re.findall(r'"POST /report HTTP/1.1" 201', gateway.log())
+    clf = re.findall(r"\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d) ([+-]\d{4})\]", gateway.log())
+    assert access and clf and {offset for _, offset in clf} == {"+0800"}, clf[:3]
+    logged = datetime.strptime(clf[-1][0], "%d/%b/%Y:%H:%M:%S").replace(tzinfo=SHANGHAI)
+    assert before.replace(microsecond=0) <= logged <= after
     # The JSON API stays in UTC.
     receipt = re.search(r'id="receipt">([0-9A-Z]+)<', page)
     assert receipt
