@@ -9,20 +9,19 @@ walked, so the time and memory stay linear in the input. The `email` package sti
 the parts' values: parameters with RFC 2231 continuations (`Message.get_params`),
 RFC 2047 encoded words (`decode_header`), addresses and dates (`email.utils`).
 
-Charsets: the label's codec first, except that GB2312 and GBK are read as GB18030 (a
-superset: mail labelled gb2312 often holds GBK-only characters such as 镕) and Big5 falls
-back to cp950; a missing, unknown or lying label is read as UTF-8, else GB18030, else UTF-8
-with the bad bytes replaced (noted in `problems`). HTML-only mail is turned into text by a
-small linear scanner: `html.parser` is quadratic on unterminated markup (on Python 3.11,
-"<a" 200 000 times takes it over a minute).
+Charsets and HTML are read in `gateway.channels.smtp.text`: the label's codec first,
+except that GB2312 and GBK are read as GB18030 (a superset: mail labelled gb2312 often
+holds GBK-only characters such as 镕) and Big5 falls back to cp950; a missing, unknown or
+lying label is read as UTF-8, else GB18030, else UTF-8 with the bad bytes replaced (noted
+in `problems`). HTML-only mail is turned into text by a small linear scanner: `html.parser`
+is quadratic on unterminated markup (on Python 3.11, "<a" 200 000 times takes it over a
+minute).
 """
 
 from __future__ import annotations
 
 import binascii
-import codecs
 import hashlib
-import html
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,8 @@ from email.errors import HeaderParseError
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+
+from gateway.channels.smtp import text as mailtext
 
 MAX_DEPTH = 10  # levels of multipart nesting read; deeper multiparts are skipped
 MAX_PARTS = 100  # MIME parts read (multiparts included); the rest are ignored
@@ -171,7 +172,7 @@ class _Reading:
             if name in _KEPT or name.startswith(_KEPT_PREFIXES)
         )
         subject = next((value for name, value in headers if name == "subject"), "")
-        body = _clean("\n\n".join(text.strip() for text in texts if text.strip()))
+        body = mailtext.clean("\n\n".join(text.strip() for text in texts if text.strip()))
         readable = bool(root.fields)
         if not readable:
             self.note("no header fields: not a mail message")
@@ -353,14 +354,14 @@ class _Reading:
         if self.body_left <= 0:
             self.note(f"{part.where}: text ignored, the body is over {MAX_BODY} characters")
             return ""
-        text, problem = _decode(self.payload(part), part.param("charset"))
+        text, problem = mailtext.decode(self.payload(part), part.param("charset"))
         if problem:
             self.note(f"{part.where}: {problem}")
         if len(text) > self.body_left:
             self.note(f"{part.where}: text cut, the body is over {MAX_BODY} characters")
             text = text[: self.body_left]
         self.body_left -= len(text)
-        return _html_text(text) if part.content_type == "text/html" else text
+        return mailtext.html_text(text) if part.content_type == "text/html" else text
 
     def payload(self, part: _Part) -> bytes:
         """The part's body with its transfer encoding (RFC 2045 §6) undone."""
@@ -368,7 +369,7 @@ class _Reading:
         value = part.header("content-transfer-encoding")
         encoding = "" if value is None else value.decode("latin-1").strip(" \t\"'").lower()
         if encoding == "base64":
-            return _base64(data)
+            return mailtext.base64_lenient(data)
         if encoding == "quoted-printable":
             return binascii.a2b_qp(data)
         if encoding not in ("", "7bit", "8bit", "binary"):
@@ -394,7 +395,7 @@ class _Reading:
             self.note("an address field could not be read")
             return None, None
         for name, address in pairs:
-            mailbox = _mailbox(_decode(address.encode("latin-1", "replace"), None)[0])
+            mailbox = _mailbox(mailtext.decode(address.encode("latin-1", "replace"), None)[0])
             if mailbox is not None:
                 text, _ = _header_text(name.encode("latin-1", "replace"))
                 return text or None, mailbox
@@ -442,7 +443,9 @@ def _param_text(value: object) -> str:
     if isinstance(value, tuple) and len(value) == 3:
         charset, _language, text = value
         data = str(text).encode("latin-1", "replace")
-        return _line(_decode(data, charset if isinstance(charset, str) else None)[0])
+        return mailtext.line(
+            mailtext.decode(data, charset if isinstance(charset, str) else None)[0]
+        )
     return _header_text(str(value).encode("latin-1", "replace"))[0]
 
 
@@ -458,10 +461,10 @@ def _header_text(value: bytes) -> tuple[str, str | None]:
     for chunk, charset in chunks:
         # decode_header gives str, or bytes via raw-unicode-escape: latin-1 both ways here.
         data = chunk.encode("latin-1") if isinstance(chunk, str) else chunk
-        text, chunk_problem = _decode(data, charset)
+        text, chunk_problem = mailtext.decode(data, charset)
         pieces.append(text)
         problem = problem or chunk_problem
-    return _line("".join(pieces)), problem
+    return mailtext.line("".join(pieces)), problem
 
 
 def _message_id(value: bytes | None) -> str | None:
@@ -479,7 +482,7 @@ def _message_id(value: bytes | None) -> str | None:
 
 def _mailbox(text: str) -> str | None:
     """An address as local@domain with the domain lowercased, or None if it is none."""
-    text = _clean(text).strip().strip("<>")
+    text = mailtext.clean(text).strip().strip("<>")
     local, at, domain = text.rpartition("@")
     if not local or not domain or len(text) > 320 or any(c.isspace() for c in text):
         return None
@@ -488,7 +491,9 @@ def _mailbox(text: str) -> str | None:
 
 def _filename(name: str) -> str | None:
     """A file name safe to show and to store: no directories, controls or bidi overrides."""
-    name = _BIDI.sub("", _line(name)).replace("/", "_").replace("\\", "_").strip(" .")
+    name = (
+        mailtext.BIDI.sub("", mailtext.line(name)).replace("/", "_").replace("\\", "_").strip(" .")
+    )
     if len(name) > MAX_FILENAME:
         stem, dot, extension = name.rpartition(".")
         if dot and 0 < len(extension) <= 16:
@@ -496,167 +501,6 @@ def _filename(name: str) -> str | None:
         else:
             name = name[:MAX_FILENAME]
     return name or None
-
-
-# Charsets.
-
-_CHARSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+()-]{0,39}")
-# Labels seen in mail that Python does not know.
-_LABELS = {
-    "x-gbk": "gbk",
-    "windows-936": "gbk",
-    "csgb2312": "gb2312",
-    "gb_2312-80": "gb2312",
-    "x-gb2312": "gb2312",
-    "x-big5": "big5",
-    "csbig5": "big5",
-}
-# Codecs Python has that no mail text is in.
-_NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
-
-
-def _codecs(label: str | None) -> tuple[str, ...]:
-    """The codecs to read text labelled so with, in order; () if the label is unknown."""
-    if label is None:
-        return ()
-    label = label.strip().split("*", 1)[0]  # RFC 2231 §5: charset*language in encoded words
-    if _CHARSET.fullmatch(label) is None:
-        return ()
-    label = label.lower()
-    try:
-        name = codecs.lookup(_LABELS.get(label, label)).name
-        b"a".decode(name)  # LookupError for codecs that are not for text (base64, zlib)
-    except LookupError:
-        return ()
-    except ValueError:  # a text codec that one byte is too short for (UTF-16)
-        pass
-    if name in ("gb2312", "gbk"):
-        return ("gb18030",)
-    if name == "big5":
-        return ("big5", "cp950")
-    if name in _NOT_CHARSETS:
-        return ()
-    return (name,)
-
-
-def _decode(data: bytes, label: str | None) -> tuple[str, str | None]:
-    """Text from bytes labelled with a charset (or not), and a problem if it was guessed."""
-    known = _codecs(label)
-    for codec in known:
-        try:
-            return data.decode(codec), None
-        except ValueError:
-            pass
-    for codec in ("utf-8", "gb18030"):
-        try:
-            text = data.decode(codec)
-        except ValueError:
-            continue
-        if label is None or data.isascii():
-            return text, None
-        why = "not valid" if known else "unknown charset"
-        return text, f"{why} {label[:40]!r}, read as {codec}"
-    return data.decode("utf-8", "replace"), "undecodable bytes replaced"
-
-
-_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_NOT_BASE64 = bytes(sorted(set(range(256)) - set(_BASE64_ALPHABET)))
-
-
-def _base64(data: bytes) -> bytes:
-    """Base64 read leniently: up to the padding, other characters skipped, padding fixed."""
-    data = data.split(b"=", 1)[0].translate(None, _NOT_BASE64)
-    extra = len(data) % 4
-    if extra == 1:  # six bits are no byte
-        data = data[:-1]
-    elif extra:
-        data += b"=" * (4 - extra)
-    return binascii.a2b_base64(data)
-
-
-# Text clean-up.
-
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
-
-
-def _clean(text: str) -> str:
-    """Text fit to store and show: \\n line breaks, no control characters but \\n and \\t,
-    no lone surrogates (PostgreSQL takes only valid UTF-8)."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", text))
-
-
-def _line(text: str) -> str:
-    """Text as one line, runs of white space made one space."""
-    return " ".join(_clean(text).split())
-
-
-# HTML to text.
-
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)")
-_BLOCKS = frozenset(
-    "address article aside blockquote br caption dd div dl dt fieldset figure footer form "
-    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table tr ul".split()
-)
-# Elements whose content is not the mail's text, and their end tags.
-_HIDDEN = {
-    name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in ("script", "style", "title")
-}
-_SPACES = re.compile(r"\s+")
-_BLANK_LINES = re.compile(r"\n{3,}")
-
-
-def _html_text(markup: str) -> str:
-    """The readable text of an HTML document: scripts and styles dropped, block elements on
-    lines of their own, entities unescaped. Linear: whatever is found unterminated once is
-    not searched for again."""
-    out: list[str] = []
-    unterminated: set[str] = set()
-    pos, end = 0, len(markup)
-    while pos < end:
-        lt = markup.find("<", pos)
-        if lt < 0:
-            lt = end
-        out.append(html.unescape(_SPACES.sub(" ", markup[pos:lt])))
-        if lt == end:
-            break
-        if markup.startswith("<!--", lt):
-            close = -1 if "-->" in unterminated else markup.find("-->", lt + 4)
-            if close < 0:
-                unterminated.add("-->")
-                pos = lt + 4
-            else:
-                pos = close + 3
-            continue
-        tag = _TAG.match(markup, lt)
-        if tag is None and markup[lt + 1 : lt + 2] not in ("!", "?"):
-            out.append("<")  # a lone "<" is text
-            pos = lt + 1
-            continue
-        gt = -1 if ">" in unterminated else markup.find(">", lt + 1)
-        if gt < 0:
-            unterminated.add(">")
-            out.append("<")
-            pos = lt + 1
-            continue
-        pos = gt + 1
-        if tag is None:  # <!DOCTYPE ...>, <?xml ...?>, <![if ...]>
-            continue
-        name = tag.group(2).lower()
-        if name in _BLOCKS:
-            out.append("\n")
-        elif name in ("td", "th"):
-            out.append(" ")
-        if not tag.group(1) and name in _HIDDEN and name not in unterminated:
-            close_tag = _HIDDEN[name].search(markup, pos)
-            if close_tag is None:
-                unterminated.add(name)
-            else:
-                pos = close_tag.end()
-    lines = (" ".join(line.split()) for line in "".join(out).split("\n"))
-    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def _alternative(children: list[_Part]) -> _Part | None:
