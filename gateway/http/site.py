@@ -3,6 +3,7 @@ enabled channels' (`gateway.http.resource`)."""
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -65,10 +66,12 @@ class LimitedRequest(server.Request):
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _local_clf_time() -> str:
-    """Now in the Combined Log Format, in the process's zone (the city's, set at start) as
-    the rest of the log is: twisted.web stamps its access lines in UTC."""
-    t = time.localtime()
+@functools.lru_cache(maxsize=1)
+def _local_clf_time(second: int) -> str:
+    """A second in the Combined Log Format, in the process's zone (the city's, set at start)
+    as the rest of the log is: twisted.web stamps its access lines in UTC. Formatted once a
+    second, as twisted.web does its own."""
+    t = time.localtime(second)
     offset = t.tm_gmtoff // 60
     sign = "-" if offset < 0 else "+"
     return (
@@ -79,7 +82,7 @@ def _local_clf_time() -> str:
 
 
 def _access_line(_utc_timestamp: str, request: Any) -> str:
-    return str(http.combinedLogFormatter(_local_clf_time(), request))
+    return str(http.combinedLogFormatter(_local_clf_time(int(time.time())), request))
 
 
 def make_site(resource: Resource, max_body: int) -> Site:
