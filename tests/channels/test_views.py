@@ -15,10 +15,10 @@ from referencing.jsonschema import DRAFT202012
 
 from gateway.channels.ami import store as calls
 from gateway.channels.ami.calls import Call, end
+from gateway.channels.ami.service import report_of
 from gateway.channels.smpp import store as sms
 from gateway.channels.smpp.text import split_for_sending
 from gateway.http import contract
-from gateway.report import Report, Sender
 from gateway.schemas import load_schema
 from tests.inline import STATION, Store, result, staff
 
@@ -50,14 +50,7 @@ def test_channel_views_validate_against_the_served_incident_schema(store: Store)
         drill=False,
         arrived_at=now,
     )
-    report = Report(
-        channel=calls.CHANNEL,
-        external_id=call.linkedid,
-        received_at=now,
-        sender=Sender("phone", call.caller),
-        text="110来电",
-    )
-    number = store.submit(report).incident
+    number = store.submit(report_of(call)).incident
     store.clock.advance(20)
     gone = end(call, now + timedelta(seconds=20), "caller")  # abandoned: a callback task
     result(store.db.write(calls.save, gone.call.row(), gone.event, gone.data, store.now()))
