@@ -100,6 +100,7 @@ class Channel:
     report_channel: str  # the Report.channel it files under
     title: str
     service: Dotted  # a twisted Service class, built as cls(ChannelContext)
+    also_files_under: tuple[str, ...] = ()  # more Report.channels of its own (email: fax)
     settings: Dotted | None = None  # class with from_config(section) → the settings object
     config_schema: str | None = "config.schema.json"  # in the channel's package
     config_check: Dotted | None = None  # fn(section) → [(key, problem), …]

@@ -85,13 +85,14 @@ class ChannelHook(Protocol):
 
 
 def channel_hooks(config: Any) -> dict[str, ChannelHook]:
-    """The hooks of the enabled channels that have one, by the Report.channel they file
-    under (imported only when enabled)."""
-    return {
-        c.report_channel: resolve(c.intake_hook).from_config(config)
-        for c in config.enabled_channels
-        if c.intake_hook is not None
-    }
+    """The hooks of the enabled channels that have one, by each Report.channel they file
+    under (imported only when enabled; one hook object per channel)."""
+    hooks: dict[str, ChannelHook] = {}
+    for c in config.enabled_channels:
+        if c.intake_hook is not None:
+            hook = resolve(c.intake_hook).from_config(config)
+            hooks |= dict.fromkeys((c.report_channel, *c.also_files_under), hook)
+    return hooks
 
 
 class Intake:

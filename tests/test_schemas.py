@@ -791,7 +791,7 @@ def test_openapi_paths() -> None:
         "/api/v1/reports", "/api/v1/receipts/{receipt}", "/api/v1/units", "/api/v1/incidents",
         "/api/v1/incidents/{number}", "/api/v1/incidents/{number}/actions", "/healthz",
         "/metrics", "/api/v1/openapi.json", "/", "/report",
-        "/api/v1/calltakers/{calltaker}/current",
+        "/api/v1/calltakers/{calltaker}/current", "/api/v1/incidents/{number}/files/{sha256}",
     }  # fmt: skip
     post = paths["/api/v1/reports"]["post"]
     assert set(post["responses"]) == {"201", "400", "401", "403", "413", "415", "422", "503"}

@@ -130,6 +130,9 @@ class Asterisk:
         self.full_log = CHROOT / "var/log/asterisk/full.log"
         self.stdout_log = self.workdir / "asterisk.stdout"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Test-only configuration appended to a file of etc/asterisk at start (e.g. the
+        # fax loop's sections for pjsip.conf); the shipped files stay as they are.
+        self.extra_config: dict[str, str] = {}
 
     # -- configuration ------------------------------------------------------------------
 
@@ -165,6 +168,8 @@ class Asterisk:
         shutil.copytree(CHROOT / "etc/asterisk.dist", self.etc, symlinks=True)
         for src in sorted(CONFIG_DIR.glob("*.conf")):
             text = self._site_values(src.name, src.read_text(encoding="utf-8"))
+            if src.name in self.extra_config:
+                text += "\n; -- test only (tests/peers) --\n" + self.extra_config[src.name]
             (self.etc / src.name).write_text(text, encoding="utf-8")
         agi = self.agi_dir()
         agi.mkdir(parents=True, exist_ok=True)
@@ -318,6 +323,13 @@ class Asterisk:
     def host_path(self, path: str | Path) -> Path:
         """Where a path inside Asterisk (a recording, a CDR file) is on this host."""
         return CHROOT / str(path).lstrip("/")
+
+    def put_file(self, src: Path, path: str) -> str:
+        """Copy a file of this host to `path` inside Asterisk's root; returns `path`."""
+        dest = self.host_path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        return path
 
     def log_tail(self, n: int = 200) -> str:
         parts = []

@@ -212,6 +212,22 @@ def sample_with_smpp(port: int, system_id: str, password: str, extra: str = "") 
     return text
 
 
+def sample_with_smtp(port: int, extra: str = "") -> str:
+    """The sample city with its SMTP channel on 127.0.0.1:`port`, for 110@alarm.example.cn
+    and the fax server's fax110@alarm.example.cn."""
+    from gateway.config import sample_text
+
+    text = sample_text()
+    old = "[channels.smtp]\nenabled = false\n"
+    assert old in text, "the sample city's [channels.smtp] section changed"
+    return text.replace(
+        old,
+        f'[channels.smtp]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n'
+        'hostname = "alarm.example.cn"\nrecipients = ["110@alarm.example.cn"]\n'
+        f'fax_recipients = ["fax110@alarm.example.cn"]\n{extra}',
+    )
+
+
 def dispatched_incident(gw: GatewayProcess, token: str, unit: str, sender: str) -> str:
     """An incident filed over HTTP (a fight on 南坝路, in `unit`'s area of the sample city),
     accepted and dispatched to `unit` by the supervisor `token`: its number."""

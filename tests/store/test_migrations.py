@@ -53,15 +53,16 @@ def test_a_channel_branch_applies_only_when_enabled(store_url: str) -> None:
 
 
 def test_a_database_of_the_single_chain_upgrades(store_url: str) -> None:
-    """Stamped 0003 by the one chain of before: every table there, the stamp alone."""
+    """Stamped 0003 by the one chain of before: every table of then there, the stamp alone;
+    the channels that came since (smtp, 0004) get their branch."""
     engine = make_engine(store_url, writer=True)
     try:
-        upgrade(engine, CHANNELS)
+        upgrade(engine, [c for c in CHANNELS if c.code in ("ami", "smpp", "web")])
         with engine.begin() as conn:
             conn.execute(text("DELETE FROM alembic_version"))
             conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0003')"))
         upgrade(engine, CHANNELS)
-        assert set(current(engine)) >= {"0002", "0003"}
+        assert set(current(engine)) >= {"0002", "0003", "0004"}
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     finally:

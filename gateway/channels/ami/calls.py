@@ -196,6 +196,9 @@ class CallTracker:
             linkedid
             and ev.get("Uniqueid") == linkedid
             and ev.get("Context") in self.intake_contexts
+            # Only a 110 call (the dialplan's 110 and _110X.): the carrier's other numbers
+            # (the fax line, a misdialled one) never are one, however soon they hang up.
+            and ev.get("Exten", "").startswith("110")
             and linkedid not in self.calls
         ):
             self.early[linkedid] = (dict(ev), t)

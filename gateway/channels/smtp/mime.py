@@ -46,8 +46,12 @@ UNREADABLE = "无法解析的邮件，发件人 {sender}"
 EMPTY = "无主题无正文的邮件，发件人 {sender}"
 UNKNOWN_SENDER = "未知"
 
-# Headers kept in `Mail.headers` for the fax path and the record.
-_KEPT = frozenset({"subject", "message-id", "from", "sender", "to", "date", "reply-to"})
+# Headers kept in `Mail.headers` for the fax path, the answer (RFC 3834: automatic mail is
+# not answered) and the record.
+_KEPT = frozenset(
+    {"subject", "message-id", "from", "sender", "to", "date", "reply-to"}
+    | {"auto-submitted", "precedence", "in-reply-to"}
+)
 _KEPT_PREFIXES = ("x-fax-", "x-alarmgw-", "x-caller-")
 
 
@@ -420,7 +424,8 @@ _FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:[ \t]*")  # RFC 5322 §3.6.8 (and obs-o
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _MAX_PARAMS = 64
-_MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,250})>")  # printable ASCII but < and >
+# Printable ASCII but < and >; at most 190, so that "mail:" + it fits an external id (200).
+_MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,190})>")
 
 
 def _parameters(value: bytes | None) -> tuple[str, list[tuple[str, object]]]:

@@ -123,6 +123,20 @@ def test_hang_up_before_the_dialplan_announced_the_call() -> None:
     assert tracker.calls == {} and tracker.early == {}
 
 
+@pytest.mark.parametrize("exten", ["88110110", "087188110110", "12345", ""])
+def test_other_numbers_of_the_carrier_are_not_110_calls(exten: str) -> None:
+    """The fax line (88110110, test_fax_asterisk.py) and misdialled numbers come in through
+    the same carrier context: hanging up early, they are no abandoned 110 call."""
+    events = [
+        dict(e, Exten=exten) if e.get("Event") == "Newchannel" else e
+        for e in events_of("caller_hangup.ami")
+        if e.get("Event") in ("Newchannel", "Hangup")
+    ]
+    tracker = CallTracker()
+    assert tracker.feed_all(events, NOW) == []
+    assert tracker.early == {} and tracker.lost(set(), NOW) == []
+
+
 def test_early_channels_lost_with_the_link_are_still_calls() -> None:
     events = [e for e in events_of("caller_hangup.ami") if e.get("Event") == "Newchannel"]
     tracker = CallTracker()

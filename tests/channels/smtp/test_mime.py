@@ -531,8 +531,9 @@ def test_lone_boundary_declaration() -> None:
         ("<a b@c>", None),  # a space
         ("<报警@example.com>", None),  # not ASCII
         ("<" + "a" * 1000 + "@" + "b" * 999 + ">", None),  # 2000 characters
-        ("<" + "a" * 240 + "@" + "b" * 9 + ">", "a" * 240 + "@" + "b" * 9),  # 250
-        ("<" + "a" * 240 + "@" + "b" * 10 + ">", None),  # 251
+        # "mail:" + the id is the report's external id, at most 200 characters
+        ("<" + "a" * 180 + "@" + "b" * 9 + ">", "a" * 180 + "@" + "b" * 9),  # 190
+        ("<" + "a" * 180 + "@" + "b" * 10 + ">", None),  # 191
         ("", None),
     ],
 )

@@ -1,0 +1,233 @@
+"""The e-mail channel: mail to the alarm addresses and fax-to-mail become reports, the
+citizen is answered by mail, and units can be notified by mail.
+
+- the listener (`listener`, aiosmtpd on the reactor's asyncio loop, not its `Controller`,
+  which would run a loop of its own in a thread): each message is read (`mime`), filed
+  (`inbound`) and submitted with its bytes (a large one through the spool); 250 only after
+  the commit (`intake.MailIntake` stores the raw message and the attachments in the same
+  transaction). The commit is shielded from the client: one that hangs up after DATA does
+  not cancel it.
+- `faxreader`: after the commit, each fax document becomes page images and, in worker
+  processes, OCR text; the report never waits for it.
+- `mailer`: the mail the gateway sends (receipts, state updates, call-takers' replies, duty
+  notices of the notify kind ``email``) goes out through the site's smarthost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from aiosmtpd.smtp import Envelope as SmtpEnvelope
+from aiosmtpd.smtp import Session
+from twisted.application.service import Service
+from twisted.internet import defer, task, threads
+from twisted.logger import Logger
+
+from gateway.channel import ChannelContext
+from gateway.channels.smtp import mime
+from gateway.channels.smtp.duty import MailNotices
+from gateway.channels.smtp.faxreader import FaxReader
+from gateway.channels.smtp.inbound import INLINE_MAX, Envelope, Filed, file_mail, inline
+from gateway.channels.smtp.listener import (
+    TEMPORARY,
+    Handler,
+    RateLimiter,
+    Server,
+    authenticator,
+    tls_context,
+)
+from gateway.channels.smtp.mailer import Mailer
+from gateway.channels.smtp.settings import SmtpSettings
+from gateway.channels.smtp.spool import Spool
+from gateway.errors import DomainError
+from gateway.reactor import event_loop
+from gateway.report import Receipt
+from gateway.store.engine import StoreUnavailable
+
+log = Logger()
+
+
+class SmtpChannel(Service):
+    name = "smtp"  # type: ignore[assignment]
+
+    def __init__(self, ctx: ChannelContext, poll_interval: float = 0.5) -> None:
+        self.ctx = ctx
+        self.settings: SmtpSettings = ctx.settings
+        self.metrics: Any = ctx.metrics
+        self.clock = ctx.clock
+        self.poll_interval = poll_interval
+        self.spool = Spool(self.settings.spool)
+        self.limiter = RateLimiter(self.settings, self.clock.seconds)
+        self.handler = Handler(self.settings, self.limiter, self.receive)
+        self.mailer = Mailer(self)
+        self.fax = FaxReader(self)
+        self.duty = MailNotices(self)
+        self.server: asyncio.AbstractServer | None = None
+        self.port: int | None = None  # the port listened on (settings.port 0: any free one)
+        self.stopping = False
+        self._inflight: set[defer.Deferred[Any]] = set()
+        self._loops: list[task.LoopingCall] = []
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    @defer.inlineCallbacks
+    def startService(self) -> Any:
+        super().startService()
+        left = yield threads.deferToThread(self.spool.clear)
+        if left:
+            log.info("SMTP: cleared {n} spool files of an earlier run (never acknowledged)", n=left)
+        loop = event_loop(self.ctx.reactor)
+        s = self.settings
+        tls = tls_context(s)
+
+        def session() -> Server:
+            return Server(
+                self.handler,
+                self.limiter,
+                loop=loop,
+                hostname=s.hostname,
+                ident="alarmgw ESMTP",
+                data_size_limit=s.max_message_size,
+                enable_SMTPUTF8=True,
+                tls_context=tls,
+                require_starttls=s.require_tls,
+                timeout=s.timeout,
+                auth_require_tls=not s.auth_plaintext,
+                authenticator=authenticator(dict(s.auth_users)) if s.auth_users else None,
+            )
+
+        self.server = server = yield defer.Deferred.fromFuture(
+            asyncio.ensure_future(loop.create_server(session, s.host, s.port), loop=loop)
+        )
+        self.port = server.sockets[0].getsockname()[1]
+        log.info("SMTP: listening on {host}:{port}", host=s.host, port=self.port)
+        for fn, interval in (
+            (self.fax.poll, self.poll_interval),
+            (self.mailer.poll, self.poll_interval),
+            (self.limiter.forget_idle, 60.0),
+        ):
+            loop_call = task.LoopingCall(fn)
+            loop_call.clock = self.clock
+            loop_call.start(interval, now=False).addErrback(
+                lambda f: log.failure("SMTP: loop failed", f)
+            )
+            self._loops.append(loop_call)
+        self._unsubscribe = self.ctx.on_action(self.mailer.after_action)
+
+    @defer.inlineCallbacks
+    def stopService(self) -> Any:
+        super().stopService()
+        self.stopping = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        for loop_call in self._loops:
+            if loop_call.running:
+                loop_call.stop()
+        if self.server is not None:
+            self.server.close()  # no new clients; a message in DATA finishes below
+        if self._inflight:  # commits in flight are answered first (bounded)
+            waiting = defer.DeferredList(list(self._inflight), consumeErrors=True)
+            timeout = self.clock.callLater(10, waiting.cancel)
+            try:
+                yield waiting
+            except defer.CancelledError:
+                pass
+            if timeout.active():
+                timeout.cancel()
+        yield self.fax.stop()
+
+    def now(self) -> datetime:
+        return self.ctx.now()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> defer.Deferred[Any]:
+        """Run `coro` (it awaits Deferreds); a stop waits for it (bounded)."""
+        d = defer.ensureDeferred(coro)
+        self._inflight.add(d)
+
+        def done(result: Any) -> Any:
+            self._inflight.discard(d)
+            return result
+
+        d.addBoth(done)
+        d.addErrback(lambda f: log.failure("SMTP: task failed", f))
+        return d
+
+    # -- a message (DATA) ------------------------------------------------------------------------
+
+    async def receive(self, session: Session, envelope: SmtpEnvelope) -> str:
+        """The answer to one message's DATA: 250 after commit, else 451."""
+        if self.stopping:
+            return "421 4.3.2 Service shutting down, try again later"
+        received_at = self.now()
+        peer = session.peer
+        smtp_envelope = Envelope(
+            mail_from=envelope.mail_from or None,
+            recipients=tuple(dict.fromkeys(r.lower() for r in envelope.rcpt_tos)),
+            client=str(peer[0]) if isinstance(peer, tuple) and peer else "?",
+            helo=session.host_name,
+            user=session.auth_data if isinstance(session.auth_data, str) else None,
+        )
+        raw = envelope.original_content or b""
+        try:
+            if len(raw) <= INLINE_MAX:  # a few hundred µs: not worth a thread's round trip
+                filed = self._prepare(raw, smtp_envelope, received_at)
+            else:
+                filed = await defer.Deferred.asFuture(
+                    threads.deferToThread(self._prepare, raw, smtp_envelope, received_at),
+                    event_loop(self.ctx.reactor),
+                )
+        except Exception as e:  # noqa: BLE001 - the spool is a disk: full, gone, …
+            log.error("SMTP: message not spooled ({error}), answered 451", error=e)
+            return self.answered(TEMPORARY, "?")
+        # The commit is its own task: a client that hangs up cancels this coroutine, not it.
+        d = self.spawn(self._submit(filed))
+        loop = event_loop(self.ctx.reactor)
+        answer: str = await asyncio.shield(d.asFuture(loop))
+        return answer
+
+    def answered(self, answer: str, channel: str) -> str:
+        self.metrics.answers.labels(answer[:3], channel).inc()
+        return answer
+
+    def _prepare(self, raw: bytes, envelope: Envelope, received_at: datetime) -> Filed:
+        """Read and file one message; its blobs go to the intake hook with the report when
+        the message is small, else through the spool (a large one, in a thread)."""
+        mail = mime.parse(raw, envelope.mail_from)
+        filed = file_mail(raw, mail, envelope, self.settings, received_at)
+        if len(raw) <= INLINE_MAX:
+            return inline(filed)
+        held: list[str] = []
+        try:
+            for b in filed.blobs:
+                self.spool.hold(b.sha256, b.data)
+                held.append(b.sha256)
+        except BaseException:
+            for sha in held:
+                self.spool.release(sha)
+            raise
+        return dataclasses.replace(filed, spooled=True)
+
+    async def _submit(self, filed: Filed) -> str:
+        report = filed.report
+        try:
+            receipt: Receipt = await self.ctx.submit(report)
+        except StoreUnavailable as e:
+            log.warn("SMTP: report not stored ({error}), answered 451", error=e)
+            return self.answered(TEMPORARY, report.channel)
+        except DomainError as e:  # a report we filed wrong is our bug: the sender retries
+            log.error("SMTP: report refused ({error}), answered 451", error=e)
+            return self.answered(TEMPORARY, report.channel)
+        except Exception:  # noqa: BLE001 - never a 5xx for our own fault
+            log.failure("SMTP: report not stored, answered 451")
+            return self.answered(TEMPORARY, report.channel)
+        finally:
+            if filed.spooled:
+                for b in filed.blobs:
+                    self.spool.release(b.sha256)
+        ok = f"250 2.0.0 OK alarm stored: incident {receipt.incident}, receipt {receipt.receipt}"
+        return self.answered(ok, report.channel)
