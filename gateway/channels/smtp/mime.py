@@ -393,6 +393,14 @@ class _Reading:
         """The display name and address of the first mailbox in an address field."""
         if value is None:
             return None, None
+        plain = _PLAIN_MAILBOX.fullmatch(value)
+        if plain is not None:  # the usual `Name <a@b>` or `a@b`: no need for the full parser
+            name = (plain["name"] or b"").strip()
+            address = plain["address"] or plain["address2"]
+            mailbox = _mailbox(mailtext.decode(address, None)[0])
+            if mailbox is not None:
+                text, _ = _header_text(name)
+                return text or None, mailbox
         try:
             pairs = getaddresses([value.decode("latin-1")])
         except Exception:  # e.g. RecursionError on deeply nested comments
@@ -424,6 +432,13 @@ _FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:[ \t]*")  # RFC 5322 §3.6.8 (and obs-o
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _MAX_PARAMS = 64
+# `Display Name <local@domain>` or `local@domain`, with no quotes, comments, groups or
+# second mailbox: most From lines, read without email.utils' full address parser.
+_PLAIN_MAILBOX = re.compile(
+    rb"\s*(?:(?P<name>[^\"(),:;<>@\\]*?)\s*<(?P<address>[^\s\"(),:;<>@\\]+@[^\s\"(),:;<>@\\]+)>"
+    rb"|(?P<address2>[^\s\"(),:;<>@\\]+@[^\s\"(),:;<>@\\]+))\s*"
+)
+
 # Printable ASCII but < and >; at most 190, so that "mail:" + it fits an external id (200).
 _MESSAGE_ID = re.compile(r"<([!-;=?-~]{1,190})>")
 

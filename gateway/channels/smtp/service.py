@@ -26,6 +26,7 @@ from aiosmtpd.smtp import Session
 from twisted.application.service import Service
 from twisted.internet import defer, task, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from gateway.channel import ChannelContext
 from gateway.channels.smtp import mime
@@ -146,16 +147,19 @@ class SmtpChannel(Service):
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> defer.Deferred[Any]:
         """Run `coro` (it awaits Deferreds); a stop waits for it (bounded)."""
-        d = defer.ensureDeferred(coro)
+        d = self.track(defer.ensureDeferred(coro))
+        d.addErrback(lambda f: log.failure("SMTP: task failed", f))
+        return d
+
+    def track(self, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
+        """A stop waits for `d` (bounded)."""
         self._inflight.add(d)
 
         def done(result: Any) -> Any:
             self._inflight.discard(d)
             return result
 
-        d.addBoth(done)
-        d.addErrback(lambda f: log.failure("SMTP: task failed", f))
-        return d
+        return d.addBoth(done)
 
     # -- a message (DATA) ------------------------------------------------------------------------
 
@@ -184,10 +188,10 @@ class SmtpChannel(Service):
         except Exception as e:  # noqa: BLE001 - the spool is a disk: full, gone, …
             log.error("SMTP: message not spooled ({error}), answered 451", error=e)
             return self.answered(TEMPORARY, "?")
-        # The commit is its own task: a client that hangs up cancels this coroutine, not it.
-        d = self.spawn(self._submit(filed))
-        loop = event_loop(self.ctx.reactor)
-        answer: str = await asyncio.shield(d.asFuture(loop))
+        # The commit is the Deferred's, not this coroutine's: a client that hangs up cancels
+        # the coroutine (aiosmtpd does), the shield keeps that from reaching the commit.
+        d = self.track(self.ctx.submit(filed.report).addBoth(self._answer, filed))
+        answer: str = await asyncio.shield(d.asFuture(event_loop(self.ctx.reactor)))
         return answer
 
     def answered(self, answer: str, channel: str) -> str:
@@ -212,22 +216,19 @@ class SmtpChannel(Service):
             raise
         return dataclasses.replace(filed, spooled=True)
 
-    async def _submit(self, filed: Filed) -> str:
+    def _answer(self, result: Receipt | Failure, filed: Filed) -> str:
+        """The answer to DATA once the store has spoken."""
         report = filed.report
-        try:
-            receipt: Receipt = await self.ctx.submit(report)
-        except StoreUnavailable as e:
-            log.warn("SMTP: report not stored ({error}), answered 451", error=e)
-            return self.answered(TEMPORARY, report.channel)
-        except DomainError as e:  # a report we filed wrong is our bug: the sender retries
-            log.error("SMTP: report refused ({error}), answered 451", error=e)
-            return self.answered(TEMPORARY, report.channel)
-        except Exception:  # noqa: BLE001 - never a 5xx for our own fault
-            log.failure("SMTP: report not stored, answered 451")
-            return self.answered(TEMPORARY, report.channel)
-        finally:
-            if filed.spooled:
-                for b in filed.blobs:
-                    self.spool.release(b.sha256)
-        ok = f"250 2.0.0 OK alarm stored: incident {receipt.incident}, receipt {receipt.receipt}"
-        return self.answered(ok, report.channel)
+        if filed.spooled:
+            for b in filed.blobs:
+                self.spool.release(b.sha256)
+        if isinstance(result, Receipt):
+            ok = f"250 2.0.0 OK alarm stored: incident {result.incident}, receipt {result.receipt}"
+            return self.answered(ok, report.channel)
+        if result.check(StoreUnavailable):
+            log.warn("SMTP: report not stored ({error}), answered 451", error=result.value)
+        elif result.check(DomainError):  # a report we filed wrong is our bug: sent again
+            log.error("SMTP: report refused ({error}), answered 451", error=result.value)
+        else:  # never a 5xx for our own fault
+            log.failure("SMTP: report not stored, answered 451", result)
+        return self.answered(TEMPORARY, report.channel)

@@ -37,6 +37,8 @@ ALARM = "110@alarm.example.cn"
 CITIZEN = "wang.fang@example.com"
 DRILLER = "drill@alarm.example.cn"
 MAX_SIZE = 200_000
+NANBA = "530102510000"  # 南坝派出所 in the sample city
+DUTY = "duty.nanba@police.example.cn"
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +63,12 @@ def start_gateway(tmp: Path, sink: SmtpSink, busy_timeout_ms: int) -> GatewayPro
     )
     text = sample_with_smtp(smtp_port, extra).replace(
         "[storage]\n", f"[storage]\nbusy_timeout_ms = {busy_timeout_ms}\n"
+    )
+    webhook = f'{{ kind = "webhook", address = "http://127.0.0.1:9/units/{NANBA}" }},'
+    assert webhook in text
+    text = text.replace(
+        webhook,
+        webhook + f'\n    {{ kind = "email", address = "{DUTY}", name = "南坝派出所值班邮箱" }},',
     )
     config = tmp / "city.toml"
     config.write_text(text, encoding="utf-8")
@@ -466,6 +474,43 @@ def test_the_citizen_gets_a_receipt_by_mail_and_the_calltaker_replies(
         ),
     )
     assert r["receipt"] == receipt
+
+
+def test_state_updates_by_mail(gw: GatewayProcess, sink: SmtpSink) -> None:
+    """Dispatched and closed: the citizen hears of each once, in Chinese (config `updates`)."""
+    who = "zhao.min@example.org"
+    raw = mail("南坝路有人打架", sender=who, message_id="<updates@example.org>")
+    code, answer = send(gw, raw, sender=who)
+    assert code == 250, answer
+    number = answer.split("incident ", 1)[1].split(",", 1)[0]
+    token = gw.token("zhang.zhihui", "supervisor")
+    for body in (
+        {"action": "accept", "category": "public_order", "priority": 2},
+        {"action": "dispatch", "unit": NANBA},
+    ):
+        status, doc = gw.request("POST", f"/api/v1/incidents/{number}/actions", body, token=token)
+        assert status == 200, doc
+
+    def updates() -> list[Any]:
+        got = [m for m in sink.messages() if who in m.rcpt_tos]
+        parsed = [message_from_bytes(m.content, policy=policy.default) for m in got]
+        return [m for m in parsed if "处理进展" in m["Subject"]]
+
+    (update,) = wait_for("the dispatched update", lambda: updates() or None, 15)
+    assert "已派警处置" in update.get_content() and number in update.get_content()
+    assert update["In-Reply-To"] == "<updates@example.org>"
+    # The duty mailbox of the unit got the notice (the outbox's kind email).
+    notices = wait_for(
+        "the duty notice",
+        lambda: (
+            [m for m in sink.messages() if DUTY in m.rcpt_tos and number.encode() in m.content]
+            or None
+        ),
+        15,
+    )
+    notice = message_from_bytes(notices[0].content, policy=policy.default)
+    assert number in notice["Subject"] and "治安" in notice["Subject"]
+    assert "南坝路有人打架" in notice.get_content()
 
 
 def test_reply_mail_to_an_incident_nobody_mailed_is_409(gw: GatewayProcess) -> None:
