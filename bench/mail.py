@@ -123,21 +123,16 @@ def blast(port: int, n: int, clients: int, run: str) -> dict[str, Any]:
 
 
 def gateway_phase(n: int, clients: int, pg: str | None, run: str) -> dict[str, Any]:
-    from tests.peers.gateway import GatewayProcess, free_port, sample_with_smtp
+    from tests.peers.gateway import smtp_gateway
 
     tmp = Path(tempfile.mkdtemp(prefix="alarmgw-bench-mail-"))
-    port = free_port()
     try:
-        extra = (
-            f'spool_dir = "{tmp / "spool"}"\n'
-            f"[channels.smtp.rate_limit]\nmessages = {n * 2}\nconnections = {clients * 2}\n"
+        limit = f"[channels.smtp.rate_limit]\nmessages = {n * 2}\nconnections = {clients * 2}\n"
+        pg_store = (
+            (lambda t: t.replace("[storage]\n", f'[storage]\nurl = "{pg}"\n')) if pg else None
         )
-        text = sample_with_smtp(port, extra)
-        if pg:
-            text = text.replace("[storage]\n", f'[storage]\nurl = "{pg}"\n')
-        config = tmp / "city.toml"
-        config.write_text(text, encoding="utf-8")
-        gw = GatewayProcess(tmp / "data", config)
+        gw = smtp_gateway(tmp, limit, edit=pg_store)
+        port = gw.smtp_port
         gw.start()
         try:
             result = blast(port, n, clients, run)

@@ -35,6 +35,7 @@ class GatewayProcess:
         self.config = config
         self.env = {**os.environ, **(env or {})}
         self.port = free_port()
+        self.smtp_port = 0  # the SMTP channel's, for a gateway made by `smtp_gateway`
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "gateway.log"
 
@@ -226,6 +227,29 @@ def sample_with_smtp(port: int, extra: str = "") -> str:
         'hostname = "alarm.example.cn"\nrecipients = ["110@alarm.example.cn"]\n'
         f'fax_recipients = ["fax110@alarm.example.cn"]\n{extra}',
     )
+
+
+def smtp_gateway(
+    tmp: Path,
+    extra: str = "",
+    *,
+    busy_timeout_ms: int | None = None,
+    edit: Callable[[str], str] | None = None,
+) -> GatewayProcess:
+    """A gateway (not started) of the sample city with its SMTP channel on a free port
+    (`smtp_port`), its spool in `tmp`, `extra` added to [channels.smtp] (tables of it such
+    as [channels.smtp.rate_limit] last); `edit` changes the config's text further."""
+    port = free_port()
+    text = sample_with_smtp(port, f'spool_dir = "{tmp / "spool"}"\n{extra}')
+    if busy_timeout_ms is not None:
+        text = text.replace("[storage]\n", f"[storage]\nbusy_timeout_ms = {busy_timeout_ms}\n")
+    if edit is not None:
+        text = edit(text)
+    config = tmp / "city.toml"
+    config.write_text(text, encoding="utf-8")
+    gw = GatewayProcess(tmp / "data", config)
+    gw.smtp_port = port
+    return gw
 
 
 def dispatched_incident(gw: GatewayProcess, token: str, unit: str, sender: str) -> str:

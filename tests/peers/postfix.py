@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import email.message
+import email.policy
 import json
 import os
 import re
@@ -177,34 +178,38 @@ def _kill(pids: Sequence[int]) -> None:
             pass
 
 
+def _owner(workdir: Path) -> int | None:
+    try:
+        return int((workdir / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def reap_orphans() -> list[int]:
-    """Kill the processes of instances whose test process is gone (a run killed before its
-    `stop()`); another live test session's instances, and any postfix not started here,
-    are left alone. Returns the pids."""
+    """Clear up after runs killed before their `stop()`: kill the processes of instances
+    whose test process is gone and remove their temp dirs. Another live session's
+    instances, kept dirs (ALARMGW_KEEP_PEERS=1) and any postfix not started here are left
+    alone. Returns the pids killed."""
     orphans = []
     for pid, config_dir in _instance_procs().items():
-        try:
-            owner = int((config_dir.parent / OWNER_FILE).read_text())
-        except (OSError, ValueError):
-            # The temp dir is gone (or half made): ours only if it has our name.
+        owner = _owner(config_dir.parent)
+        if owner is None:
+            # The temp dir is gone: ours only if it had our name.
             owner = 0 if config_dir.parent.name.startswith(PREFIX) else -1
         if owner == 0 or (owner > 0 and not _pid_alive(owner)):
             orphans.append(pid)
     _kill(orphans)
+    for workdir in Path(tempfile.gettempdir()).glob(PREFIX + "*"):
+        owner = _owner(workdir)
+        if owner is not None and not _pid_alive(owner):
+            shutil.rmtree(workdir, ignore_errors=True)
     return orphans
 
 
 def leftover_pids() -> list[int]:
     """Processes of instances this test process started and did not stop (should be none)."""
     me = os.getpid()
-    out = []
-    for pid, config_dir in _instance_procs().items():
-        try:
-            if int((config_dir.parent / OWNER_FILE).read_text()) == me:
-                out.append(pid)
-        except (OSError, ValueError):
-            continue
-    return out
+    return sorted(p for p, c in _instance_procs().items() if _owner(c.parent) == me)
 
 
 _running: set[Postfix] = set()
@@ -230,6 +235,9 @@ class Postfix:
             workdir = Path(tempfile.mkdtemp(prefix=PREFIX))
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # Marks the dir as this process's at once: reap_orphans() of a concurrent session
+        # takes only dirs whose owner is dead.
+        (self.workdir / OWNER_FILE).write_text(str(os.getpid()))
         self.config_dir = workdir / "etc"
         self.queue_dir = workdir / "queue"
         self.data_dir = workdir / "data"
@@ -238,6 +246,7 @@ class Postfix:
         self.port = free_port(HOST)
         self.overrides = {k: str(v) for k, v in overrides.items()}
         self._started = False
+        self._ever_started = False
 
     # -- configuration --------------------------------------------------------------------
 
@@ -364,25 +373,14 @@ class Postfix:
     def _run(
         self, *argv: str | Path, check: bool = True, timeout: float = 30.0
     ) -> subprocess.CompletedProcess[str]:
-        # Output to files, not pipes: `postfix start` leaves a daemon holding its stdio for
-        # ~2 s, and a pipe's reader would wait for that.
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.run(
-                [str(a) for a in argv],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                timeout=timeout,
-                env={**os.environ, "LANG": "C"},
-            )
-            out.seek(0)
-            err.seek(0)
-            res = subprocess.CompletedProcess(
-                proc.args,
-                proc.returncode,
-                out.read().decode("utf-8", "replace"),
-                err.read().decode("utf-8", "replace"),
-            )
+        res = subprocess.run(
+            [str(a) for a in argv],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "LANG": "C"},
+        )
         if check and res.returncode != 0:
             raise PostfixError(
                 f"{' '.join(map(str, argv))} exited {res.returncode}: {res.stderr.strip()}\n"
@@ -401,19 +399,29 @@ class Postfix:
         _kill([p for p, c in _instance_procs().items() if c == self.config_dir])
         self.workdir.chmod(0o755)
         self._check_reachable()
-        (self.workdir / OWNER_FILE).write_text(str(os.getpid()))
-        self._write_config()
         # postfix chdirs here before `post-install create-missing` makes the rest
         # (the queue's subdirectories, data_directory owned by postfix).
         self.queue_dir.mkdir(mode=0o755, exist_ok=True)
-        _running.add(self)
-        self._started = True
-        try:
-            self._run(POSTFIX, "-c", self.config_dir, "start")
-            self._wait_listening(10.0)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(3):
+            self._write_config()
+            _running.add(self)
+            self._started = True
+            try:
+                self._run(POSTFIX, "-c", self.config_dir, "start")
+                self._wait_listening(10.0)
+            except PostfixError as e:
+                self.stop()
+                # free_port() saw the port free a moment ago; someone may have taken it
+                # since. A first start moves to another; a restart keeps its port.
+                if self._ever_started or attempt == 2 or "Address already in use" not in str(e):
+                    raise
+                self.port = free_port(HOST)
+                continue
+            except BaseException:
+                self.stop()
+                raise
+            self._ever_started = True
+            break
         return self.port
 
     def _wait_listening(self, timeout: float) -> None:
@@ -449,7 +457,11 @@ class Postfix:
         """Stop, and remove the instance's directory if it made it (a temp dir); kept
         where ALARMGW_KEEP_PEERS=1, to read the log afterwards."""
         self.stop()
-        if self._own_workdir and os.environ.get("ALARMGW_KEEP_PEERS") != "1":
+        if not self._own_workdir:
+            return
+        if os.environ.get("ALARMGW_KEEP_PEERS") == "1":
+            (self.workdir / OWNER_FILE).unlink(missing_ok=True)  # not an orphan to reap
+        else:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     @property
@@ -565,7 +577,10 @@ class Postfix:
         envelope_utf8 = not all(a.isascii() for a in [mail_from, *rcpts])
         if isinstance(msg, email.message.EmailMessage):
             utf8 = bool(smtputf8) or (smtputf8 is None and envelope_utf8)
-            data = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n", utf8=utf8))
+            policy = msg.policy
+            if not isinstance(policy, email.policy.EmailPolicy):
+                policy = email.policy.default
+            data = msg.as_bytes(policy=policy.clone(linesep="\r\n", utf8=utf8))
         else:
             data = msg
         head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
@@ -611,7 +626,7 @@ def peer_or_skip(relay_port: int, **overrides: object) -> Iterator[Postfix]:
     """A started private postfix relaying to `relay_port`, for a fixture; skips where it
     cannot run (fails instead where ALARMGW_REQUIRE_MAIL=1)."""
     require_or_skip()
-    pf = Postfix(relay_port, **overrides)
+    pf = Postfix(relay_port, None, **overrides)
     pf.start()
     try:
         yield pf

@@ -112,7 +112,7 @@ class SmtpSink:
                 server.close()
                 await server.wait_closed()
             for s in list(self._sessions):
-                if s.transport is not None:
+                if isinstance(s.transport, asyncio.Transport):
                     s.transport.abort()
 
         try:

@@ -170,7 +170,8 @@ class SmtpChannel(Service):
         received_at = self.now()
         peer = session.peer
         smtp_envelope = Envelope(
-            mail_from=envelope.mail_from or None,
+            # aiosmtpd gives the null sender of a bounce (MAIL FROM:<>) as "<>".
+            mail_from=envelope.mail_from if envelope.mail_from not in (None, "", "<>") else None,
             recipients=tuple(dict.fromkeys(r.lower() for r in envelope.rcpt_tos)),
             client=str(peer[0]) if isinstance(peer, tuple) and peer else "?",
             helo=session.host_name,

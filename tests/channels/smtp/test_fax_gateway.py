@@ -19,7 +19,7 @@ import pytest
 from gateway.channels.smtp import ocr
 from tests.channels.smtp.faxpages import draw_page, pdf, tiff
 from tests.channels.smtp.test_smtp_gateway import crlf, receipt_in, reports
-from tests.peers.gateway import GatewayProcess, free_port, sample_with_smtp, wait_for
+from tests.peers.gateway import GatewayProcess, smtp_gateway, wait_for
 from tests.peers.postfix import require_env
 
 FAX = "fax110@alarm.example.cn"
@@ -34,12 +34,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
         if require_env():
             pytest.fail(f"ALARMGW_REQUIRE_MAIL=1 but {reason}")
         pytest.skip(reason)
-    tmp = tmp_path_factory.mktemp("fax")
-    port = free_port()
-    config = tmp / "city.toml"
-    config.write_text(sample_with_smtp(port, f'spool_dir = "{tmp / "spool"}"\n'), "utf-8")
-    g = GatewayProcess(tmp / "data", config)
-    g.smtp_port = port  # type: ignore[attr-defined]
+    g = smtp_gateway(tmp_path_factory.mktemp("fax"))
     g.start()
     yield g
     assert g.stop() == 0, g.log()
@@ -67,7 +62,7 @@ def fax_mail(
 
 
 def send(gw: GatewayProcess, raw: bytes) -> str:
-    with smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=30) as s:  # type: ignore[attr-defined]
+    with smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=30) as s:
         s.ehlo("pbx.alarm.example.cn")
         s.mail(FAX_SERVER)
         assert s.rcpt(FAX)[0] == 250
@@ -197,3 +192,23 @@ def test_files_are_only_for_their_incident(gw: GatewayProcess, token: str, tmp_p
     status, body = gw.request("GET", f"/api/v1/incidents/{doc['number']}/files/{sha}")
     assert status == 401, body
     assert json.dumps(body)  # an error document
+
+
+def test_a_fax_call_without_pages_is_still_reported(gw: GatewayProcess, token: str) -> None:
+    """Our Asterisk mails a failed reception too (no attachment): someone tried to fax the
+    110 center, and a call-taker can call back."""
+    m = EmailMessage()
+    m["From"] = FAX_SERVER
+    m["To"] = FAX
+    m["Message-ID"] = "<fax-failed@pbx.alarm.example.cn>"
+    m["Subject"] = "Facsimile reception failed from 13912345678"
+    m["X-Alarmgw-Fax-Caller"] = "13912345678"
+    m["X-Alarmgw-Fax-Pages"] = "0"
+    m["X-Alarmgw-Fax-Status"] = "FAILED"
+    m.set_content("传真接收失败，请回拨来电号码。\nFax reception failed.")
+    answer = send(gw, m.as_bytes())
+    (r,) = reports(gw, "mail:fax-failed@pbx.alarm.example.cn")
+    assert r["receipt"] == receipt_in(answer)
+    assert r["channel"] == "fax" and r["sender"]["id"] == "13912345678"
+    assert "传真接收失败" in r["text"]
+    assert incident(gw, token, answer)["fax"] == []

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from tests.peers.gateway import GatewayProcess, db, free_port, sample_with_smtp, wait_for
+from tests.peers.gateway import GatewayProcess, db, smtp_gateway, wait_for
 from tests.peers.smtpsink import SmtpSink
 
 ALARM = "110@alarm.example.cn"
@@ -49,7 +49,6 @@ def sink() -> Iterator[SmtpSink]:
 
 
 def start_gateway(tmp: Path, sink: SmtpSink, busy_timeout_ms: int) -> GatewayProcess:
-    smtp_port = free_port()
     extra = (
         f"max_message_size = {MAX_SIZE}\n"
         f'smarthost = "127.0.0.1:{sink.port}"\n'
@@ -57,23 +56,17 @@ def start_gateway(tmp: Path, sink: SmtpSink, busy_timeout_ms: int) -> GatewayPro
         "send_retry_seconds = 1\n"
         f'drill_senders = ["{DRILLER}"]\n'
         'drill_header_senders = ["trainer@alarm.example.cn"]\n'
-        f'spool_dir = "{tmp / "spool"}"\n'
         "ocr = false\n"
         "[channels.smtp.rate_limit]\nmessages = 1000\nconnections = 4\n"
     )
-    text = sample_with_smtp(smtp_port, extra).replace(
-        "[storage]\n", f"[storage]\nbusy_timeout_ms = {busy_timeout_ms}\n"
-    )
-    webhook = f'{{ kind = "webhook", address = "http://127.0.0.1:9/units/{NANBA}" }},'
-    assert webhook in text
-    text = text.replace(
-        webhook,
-        webhook + f'\n    {{ kind = "email", address = "{DUTY}", name = "南坝派出所值班邮箱" }},',
-    )
-    config = tmp / "city.toml"
-    config.write_text(text, encoding="utf-8")
-    g = GatewayProcess(tmp / "data", config)
-    g.smtp_port = smtp_port  # type: ignore[attr-defined]
+
+    def duty_mailbox(text: str) -> str:
+        webhook = f'{{ kind = "webhook", address = "http://127.0.0.1:9/units/{NANBA}" }},'
+        assert webhook in text
+        target = f'{{ kind = "email", address = "{DUTY}", name = "南坝派出所值班邮箱" }},'
+        return text.replace(webhook, f"{webhook}\n    {target}")
+
+    g = smtp_gateway(tmp, extra, busy_timeout_ms=busy_timeout_ms, edit=duty_mailbox)
     g.start()
     return g
 
@@ -90,7 +83,7 @@ def gw(sink: SmtpSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gat
 
 
 def smtp(gw: GatewayProcess) -> smtplib.SMTP:
-    return smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=20)  # type: ignore[attr-defined]
+    return smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=20)
 
 
 def send(gw: GatewayProcess, raw: bytes, to: str = ALARM, sender: str = CITIZEN) -> tuple[int, str]:
@@ -244,7 +237,7 @@ def test_swaks_is_answered_250(gw: GatewayProcess) -> None:
     """A third-party client: swaks, as an operator would test the address."""
     out = subprocess.run(
         [
-            "swaks", "--server", f"127.0.0.1:{gw.smtp_port}",  # type: ignore[attr-defined]
+            "swaks", "--server", f"127.0.0.1:{gw.smtp_port}",
             "--from", CITIZEN, "--to", ALARM, "--helo", "client.example.com",
             "--header", "Subject: swaks test", "--header", "Message-Id: <swaks-1@example.com>",
             "--body", "swaks: 东风路有人晕倒",
@@ -292,7 +285,7 @@ def test_a_client_hanging_up_does_not_cancel_the_commit(sink: SmtpSink, tmp_path
         raw = mail("和平路有人跳楼", message_id="<hangup@example.com>")
         lock = sqlite3.connect(gw.data_dir / "alarmgw.db", timeout=10)
         lock.isolation_level = None
-        port = gw.smtp_port  # type: ignore[attr-defined]
+        port = gw.smtp_port
         with socket.create_connection(("127.0.0.1", port)) as c:
             f = c.makefile("rwb")
 
@@ -476,6 +469,19 @@ def test_the_citizen_gets_a_receipt_by_mail_and_the_calltaker_replies(
     assert r["receipt"] == receipt
 
 
+def test_a_bounce_is_stored_but_never_answered(gw: GatewayProcess, sink: SmtpSink) -> None:
+    """MAIL FROM:<> (a bounce, RFC 5321 §4.5.5): an alarm like any other mail, but no
+    receipt goes back (two robots would answer each other for ever)."""
+    who = "mailer-daemon@example.org"
+    raw = mail("Undelivered Mail Returned to Sender", sender=who, message_id="<bounce@ex.org>")
+    code, answer = send(gw, raw, sender="")
+    assert code == 250, answer
+    (r,) = reports(gw, "mail:bounce@ex.org")
+    assert r["extra"]["mail"]["auto"] is True and "envelope_from" not in r["extra"]["mail"]
+    time.sleep(1.5)  # the receipt of a mail is sent within a poll (0.5 s)
+    assert not [m for m in sink.messages() if who in m.rcpt_tos]
+
+
 def test_state_updates_by_mail(gw: GatewayProcess, sink: SmtpSink) -> None:
     """Dispatched and closed: the citizen hears of each once, in Chinese (config `updates`)."""
     who = "zhao.min@example.org"
@@ -536,7 +542,7 @@ def test_reply_mail_to_an_incident_nobody_mailed_is_409(gw: GatewayProcess) -> N
 def test_connections_over_the_limit_get_421(gw: GatewayProcess) -> None:
     held = [smtp(gw) for _ in range(4)]
     try:
-        with socket.create_connection(("127.0.0.1", gw.smtp_port), timeout=5) as c:  # type: ignore[attr-defined]
+        with socket.create_connection(("127.0.0.1", gw.smtp_port), timeout=5) as c:
             assert c.makefile("rb").readline().startswith(b"421 4.7.0")
     finally:
         for s in held:
@@ -545,7 +551,7 @@ def test_connections_over_the_limit_get_421(gw: GatewayProcess) -> None:
 
 
 def test_keeps_running_after_garbage(gw: GatewayProcess, tmp_path: Path) -> None:
-    with socket.create_connection(("127.0.0.1", gw.smtp_port), timeout=5) as c:  # type: ignore[attr-defined]
+    with socket.create_connection(("127.0.0.1", gw.smtp_port), timeout=5) as c:
         c.sendall(b"\xff\xfe\x00 GARBAGE\r\n" * 50 + b"A" * 70000 + b"\r\nQUIT\r\n")
         c.recv(65536)
     assert send(gw, mail())[0] == 250

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.channels.smtp.test_smtp_gateway import ALARM, CITIZEN, crlf, mail, reports
-from tests.peers.gateway import GatewayProcess, free_port, sample_with_smtp
+from tests.peers.gateway import GatewayProcess, sample_with_smtp, smtp_gateway
 
 USER = "fax-relay"
 SECRET = "7hB9x-long-random-relay-secret-Qm2"
@@ -33,26 +33,21 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
         ],
         check=True, capture_output=True,
     )  # fmt: skip
-    port = free_port()
     digest = hashlib.sha256(SECRET.encode()).hexdigest()
     extra = (
         f'tls_cert = "{cert}"\ntls_key = "{key}"\n'
-        f'spool_dir = "{tmp / "spool"}"\n'
         "trusted_networks = []\n"
         f'[channels.smtp.auth]\nusers = {{ {USER} = "sha256:{digest}" }}\n'
         f"[channels.smtp.rate_limit]\nmessages = {RATE}\nseconds = 60\n"
     )
-    config = tmp / "city.toml"
-    config.write_text(sample_with_smtp(port, extra), "utf-8")
-    g = GatewayProcess(tmp / "data", config)
-    g.smtp_port = port  # type: ignore[attr-defined]
+    g = smtp_gateway(tmp, extra)
     g.start()
     yield g
     assert g.stop() == 0, g.log()
 
 
 def client(gw: GatewayProcess) -> smtplib.SMTP:
-    s = smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=20)  # type: ignore[attr-defined]
+    s = smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=20)
     s.ehlo("relay.example.com")
     return s
 
