@@ -16,6 +16,7 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
+import re
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -132,6 +133,16 @@ class Handler:
         return any(address in n for n in self.trusted)
 
 
+# A reverse-path or forward-path as clients send it: `<local@domain>` and parameters, the
+# local part a dot-string, the domain a name (RFC 5321 §4.1.2). Anything else (quoted local
+# parts, address literals, the null path `<>`, no brackets) goes to aiosmtpd's own parser.
+_PLAIN_PATH = re.compile(
+    r"\s*<((?P<local>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?P<rest>(?:\s.*)?)",
+    re.DOTALL,
+)
+
+
 class Server(SMTP):
     """One client's session; refuses a client over its connections at once with 421."""
 
@@ -153,6 +164,19 @@ class Server(SMTP):
                 return
             self._client = ip
         super().connection_made(transport)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """The usual `<a@b.c> PARAMS` without email's header parser (aiosmtpd's takes a
+        sixth of the listener's time on a plain message); the same answer."""
+        m = _PLAIN_PATH.fullmatch(arg) if arg else None
+        if m is None:
+            try:
+                return super()._getaddr(arg)
+            except Exception:  # noqa: BLE001 - its parser trips on some malformed paths:
+                return None, None  # a syntax error for the client (501/553), not our 451
+        if self.local_part_limit and len(m["local"]) > self.local_part_limit:
+            return None, None
+        return m[1], m["rest"].lstrip()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:

@@ -36,7 +36,17 @@ _DOC_OF = Prepared(
         reports.c.channel == bindparam("channel"), reports.c.external_id == bindparam("external_id")
     )
 )
-_PUT_BLOB: dict[str, Any] = {}  # by dialect
+_BLOB_KEYS = ["sha256", "size", "content_type", "data", "created_at"]
+# INSERT … ON CONFLICT DO NOTHING, in each dialect's own construct.
+_PUT_BLOB = {
+    "sqlite": Prepared(
+        sqlite.insert(mail_blobs).on_conflict_do_nothing(index_elements=["sha256"]), _BLOB_KEYS
+    ),
+    "postgresql": Prepared(
+        postgresql.insert(mail_blobs).on_conflict_do_nothing(index_elements=["sha256"]),
+        _BLOB_KEYS,
+    ),
+}
 
 
 # -- blobs ----------------------------------------------------------------------------------
@@ -55,15 +65,8 @@ def put_blobs(conn: Connection, blobs: Sequence[tuple[str, str, bytes]], now: da
     transaction's, another report's, another node's) stays as it is."""
     if not blobs:
         return
-    dialect = conn.dialect.name
-    statement = _PUT_BLOB.get(dialect)
-    if statement is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = _PUT_BLOB[dialect] = insert(mail_blobs).on_conflict_do_nothing(
-            index_elements=["sha256"]
-        )
-    conn.execute(
-        statement,
+    _PUT_BLOB[conn.dialect.name].executemany(
+        conn,
         [
             {"sha256": sha, "size": len(data), "content_type": t, "data": data, "created_at": now}
             for sha, t, data in blobs
