@@ -54,7 +54,7 @@ class MailNotices:
             fill(s.notify_subject, d.drill, now, self.ctx.tz, **fields),
             fill(s.notify_text, d.drill, now, self.ctx.tz, **fields),
             make_msgid(f"notice.{d.id}", domain=s.hostname)[1:-1],
-            when=now,
+            when=now.astimezone(self.ctx.tz),
         )
         try:
             await threads.deferToThread(

@@ -208,7 +208,7 @@ class Mailer:
             row["message_id"],
             row["in_reply_to"],
             automatic=row["kind"] != "reply",
-            when=row["created_at"],
+            when=row["created_at"].astimezone(self.ctx.tz),  # the Date line in city time
         )
         try:
             answer = await threads.deferToThread(

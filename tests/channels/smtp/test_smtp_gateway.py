@@ -434,6 +434,7 @@ def test_the_citizen_gets_a_receipt_by_mail_and_the_calltaker_replies(
     m = message_from_bytes(got.content, policy=policy.default)
     assert m["In-Reply-To"] == "<thread@example.net>"
     assert m["Auto-Submitted"] == "auto-replied"
+    assert m["Date"].datetime.utcoffset().total_seconds() == 8 * 3600  # city time
     body = m.get_content()
     assert receipt in body and "110" in body
     number = answer.split("incident ", 1)[1].split(",", 1)[0]
