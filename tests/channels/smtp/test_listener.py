@@ -4,12 +4,13 @@ aiosmtpd's own parser gives, and the rate limiter counts per client address."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiosmtpd.smtp import SMTP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.channels.smtp.listener import RateLimiter, Server
+from gateway.channels.smtp.listener import Handler, RateLimiter, Server
 from gateway.channels.smtp.settings import RateLimit, SmtpSettings
 
 STOCK = SMTP(object(), loop=asyncio.new_event_loop())
@@ -72,3 +73,46 @@ def test_the_rate_per_address() -> None:
     assert limiter.connect("192.0.2.1")
     limiter.forget_idle()
     assert not limiter.limited("10.9.9.9") and limiter.limited("not an address")
+
+
+def test_an_error_of_ours_is_451_not_aiosmtpd_500() -> None:
+    """A fault no peer can cause: our DATA handler raising (a bug). aiosmtpd would answer
+    500 (a bounce of an alarm); the listener answers 451 and the session goes on. The
+    handler here is made to fail on purpose; everything else is the real listener."""
+    import smtplib
+    import threading
+
+    async def broken(session: Any, envelope: Any) -> str:
+        raise RuntimeError("a bug of ours")
+
+    s = SmtpSettings(recipients=("110@alarm.example.cn",))
+    limiter = RateLimiter(s, Clock())
+    handler = Handler(s, limiter, broken)
+    loop = asyncio.new_event_loop()
+    ports: list[int] = []
+    ready = threading.Event()
+
+    def run() -> None:  # a loop of its own in a thread (the test's own one runs already)
+        asyncio.set_event_loop(loop)
+        server = loop.run_until_complete(
+            loop.create_server(lambda: Server(handler, limiter, loop=loop), "127.0.0.1", 0)
+        )
+        ports.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    port = ports[0]
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
+            c.ehlo("client.example.com")
+            c.mail("a@example.com")
+            c.rcpt("110@alarm.example.cn")
+            code, answer = c.data(b"Subject: x\r\n\r\nbody\r\n")
+            assert code == 451, answer
+            assert c.noop()[0] == 250  # the session goes on
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
