@@ -16,7 +16,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import JSON, Boolean, Connection, DateTime, Engine, Float, Integer, String, event
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    event,
+)
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 import gateway
@@ -31,6 +42,7 @@ MODULES = (
     "gateway.workflow.records",
     "gateway.workflow.service",
     "gateway.channels.smpp.store",
+    "gateway.channels.smtp.store",
 )
 
 # One value per column type of the tables; each goes through its type's processor.
@@ -38,6 +50,7 @@ SAMPLES: list[tuple[type[TypeEngine[Any]], Any]] = [
     (Boolean, True),
     (Integer, 7),
     (Float, 24.97),
+    (LargeBinary, b"\x00\xffPNG"),
     (String, "有人报警 x"),
     (JSON, {"kind": "phone", "ids": [1, "é", None]}),
     (DateTime, datetime(2026, 11, 24, 9, 0, 5, 123456, tzinfo=ZoneInfo("Asia/Shanghai"))),

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from gateway.channels.smtp.tables import fax_jobs, fax_pages, mail_blobs, mail_out
 from gateway.errors import NotFound
@@ -36,17 +36,12 @@ _DOC_OF = Prepared(
         reports.c.channel == bindparam("channel"), reports.c.external_id == bindparam("external_id")
     )
 )
-_BLOB_KEYS = ["sha256", "size", "content_type", "data", "created_at"]
-# INSERT … ON CONFLICT DO NOTHING, in each dialect's own construct.
-_PUT_BLOB = {
-    "sqlite": Prepared(
-        sqlite.insert(mail_blobs).on_conflict_do_nothing(index_elements=["sha256"]), _BLOB_KEYS
-    ),
-    "postgresql": Prepared(
-        postgresql.insert(mail_blobs).on_conflict_do_nothing(index_elements=["sha256"]),
-        _BLOB_KEYS,
-    ),
-}
+# INSERT … ON CONFLICT (sha256) DO NOTHING: PostgreSQL's construct, whose SQL SQLite (3.24
+# and later) reads the same; tests/store/test_prepared.py checks it on both.
+_PUT_BLOB = Prepared(
+    postgresql.insert(mail_blobs).on_conflict_do_nothing(index_elements=["sha256"]),
+    ["sha256", "size", "content_type", "data", "created_at"],
+)
 
 
 # -- blobs ----------------------------------------------------------------------------------
@@ -65,7 +60,7 @@ def put_blobs(conn: Connection, blobs: Sequence[tuple[str, str, bytes]], now: da
     transaction's, another report's, another node's) stays as it is."""
     if not blobs:
         return
-    _PUT_BLOB[conn.dialect.name].executemany(
+    _PUT_BLOB.executemany(
         conn,
         [
             {"sha256": sha, "size": len(data), "content_type": t, "data": data, "created_at": now}
