@@ -136,7 +136,9 @@ class SmtpSettings:
 
     @property
     def spool(self) -> Path:
-        return Path(self.spool_dir or Path(tempfile.gettempdir()) / "alarmgw-smtp-spool")
+        # By port by default: two gateways on one machine must not clear each other's.
+        default = Path(tempfile.gettempdir()) / f"alarmgw-smtp-spool-{self.port}"
+        return Path(self.spool_dir) if self.spool_dir else default
 
     def kind_of(self, recipient: str) -> str | None:
         """ "email" or "fax" for one of our addresses, None for any other (550 at RCPT)."""
