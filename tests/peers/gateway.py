@@ -77,7 +77,8 @@ class GatewayProcess:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 status, _ = self.request("GET", "/healthz", timeout=1)
-                if status == 200:
+                # The channels start after the HTTP listener: the SMTP one must listen too.
+                if status == 200 and (not self.smtp_port or _listening(self.smtp_port)):
                     return
             except OSError:
                 pass
@@ -132,6 +133,14 @@ class GatewayProcess:
         if unit:
             args += ["--unit", unit]
         return self.cli(*args).stdout.strip()
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _decode(data: bytes, ctype: str) -> Any:

@@ -394,8 +394,10 @@ class Sipp:
         calls: int = 1,
     ) -> SippRun:
         """A duty officer's phone on the carrier trunk: answers a notification call,
-        presses 1 (RFC 4733) `press_after` s later (None: never), and stays until the
-        center hangs up (or hangs up itself `hang_up_after` s after answering). It answers
+        presses 1 (RFC 4733) `press_after` s later (None: never) and again every 2 s, three
+        times at most (an AGI starting late on a loaded machine misses an early press), and
+        stays until the center hangs up (or hangs up itself `hang_up_after` s after
+        answering). It answers
         whatever number Asterisk calls through the carrier; `number` is its Contact."""
         return cls._run(
             "duty-phone",
