@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 from datetime import datetime
 from email.utils import make_msgid
 from typing import Any
@@ -26,7 +27,7 @@ from gateway.channels.smtp import store
 from gateway.channels.smtp.inbound import BLOB_REF
 from gateway.channels.smtp.settings import SmtpSettings, fill
 from gateway.channels.smtp.spool import Spool, SpoolMissing
-from gateway.report import Receipt, Report
+from gateway.report import InvalidReport, Receipt, Report
 from gateway.store.engine import StoreUnavailable
 from gateway.store.transaction import WriteContext
 
@@ -39,6 +40,19 @@ def blobs_of(report: Report) -> dict[str, str]:
     for a in report.attachments:
         blobs.setdefault(a.sha256, a.content_type[:100])
     return blobs
+
+
+def _checked(sha256: str, encoded: Any) -> bytes:
+    """Inline bytes that are what their name says: a blob is evidence, stored once under
+    its hash, and a report filed through the API under our channel's name must not place
+    other bytes under the hash of a mail still to come."""
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (TypeError, ValueError) as e:
+        raise InvalidReport("extra.mail.inline", f"{sha256[:12]}…: not base64") from e
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise InvalidReport("extra.mail.inline", f"{sha256[:12]}… does not match its SHA-256")
+    return data
 
 
 class MailIntake:
@@ -86,11 +100,7 @@ class MailIntake:
         if inline:
             store.put_blobs(
                 conn,
-                [
-                    (sha, blobs[sha], base64.b64decode(inline[sha]))
-                    for sha in blobs
-                    if sha in inline
-                ],
+                [(sha, blobs[sha], _checked(sha, inline[sha])) for sha in blobs if sha in inline],
                 now,
             )
         missing = [sha for sha in blobs if sha not in inline]

@@ -5,6 +5,7 @@ large message's blobs come from the spool, and a spool file gone is a temporary 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from gateway.channels.smtp.settings import SmtpSettings
 from gateway.channels.smtp.spool import Spool
 from gateway.channels.smtp.tables import fax_jobs, mail_blobs
 from gateway.config import load_config
+from gateway.report import InvalidReport
 from gateway.store.engine import StoreUnavailable
 from gateway.store.tables import reports
 from tests.channels.smtp.faxpages import draw_page, tiff
@@ -148,3 +150,16 @@ def test_a_large_message_comes_through_the_spool(store: Store) -> None:
     with pytest.raises(StoreUnavailable, match="mail spool"):
         store.submit(dataclasses.replace(lost.report))
     assert count(store, mail_blobs) == 2
+
+
+def test_inline_bytes_must_match_their_hash(store: Store) -> None:
+    """A report filed under our channel's name through the API cannot put other bytes
+    under the hash of a mail still to come (blobs are evidence, stored once per hash)."""
+    f = inline(filed(store, "forged@example.com"))
+    mail = dict(f.report.extra["mail"])
+    photo = hashlib.sha256(PHOTO).hexdigest()
+    mail["inline"] = dict(mail["inline"]) | {photo: base64.b64encode(b"forged").decode()}
+    forged = dataclasses.replace(f.report, extra={"mail": mail})
+    with pytest.raises(InvalidReport, match="does not match its SHA-256"):
+        store.submit(forged)
+    assert count(store, mail_blobs) == 0 and count(store, reports) == 0
