@@ -29,7 +29,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from gateway.channel import ChannelContext
-from gateway.channels.smtp import mime
+from gateway.channels.smtp import mime, ocr
 from gateway.channels.smtp.duty import MailNotices
 from gateway.channels.smtp.faxreader import FaxReader
 from gateway.channels.smtp.inbound import INLINE_MAX, Envelope, Filed, file_mail, inline
@@ -82,6 +82,10 @@ class SmtpChannel(Service):
         left = yield threads.deferToThread(self.spool.clear)
         if left:
             log.info("SMTP: cleared {n} spool files of an earlier run (never acknowledged)", n=left)
+        if self.settings.ocr and self.settings.fax_recipients:
+            missing = yield threads.deferToThread(ocr.available, self.settings.ocr_lang)
+            if missing:  # said once at start, not only as each fax's failed reading
+                log.warn("SMTP: fax pages will be imaged but not read: {why}", why=missing)
         loop = event_loop(self.ctx.reactor)
         s = self.settings
         tls = tls_context(s)

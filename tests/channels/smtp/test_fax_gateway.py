@@ -212,3 +212,15 @@ def test_a_fax_call_without_pages_is_still_reported(gw: GatewayProcess, token: s
     assert r["channel"] == "fax" and r["sender"]["id"] == "13912345678"
     assert "传真接收失败" in r["text"]
     assert incident(gw, token, answer)["fax"] == []
+
+
+def test_a_missing_tesseract_is_said_at_start(tmp_path: Path) -> None:
+    """Without tesseract (PATH without it) the gateway still starts and takes faxes, and
+    says once why their pages will not be read."""
+    g = smtp_gateway(tmp_path)
+    g.env["PATH"] = str(tmp_path)  # nothing in it
+    g.start()
+    try:
+        assert "fax pages will be imaged but not read: tesseract is not installed" in g.log()
+    finally:
+        assert g.stop() == 0, g.log()
