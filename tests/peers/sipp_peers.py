@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,16 @@ def _numbers(caller: str, calls: int) -> list[str]:
 
 def _ms(seconds: float | None) -> str:
     return str(FOREVER_MS if seconds is None else int(seconds * 1000))
+
+
+def _udp_bound(ip: str, port: int) -> bool:
+    """Whether something listens on UDP ip:port (/proc/net/udp: little-endian hex IPv4)."""
+    want = "".join(f"{int(o):02X}" for o in reversed(ip.split("."))) + f":{port:04X}"
+    try:
+        with open("/proc/net/udp", encoding="ascii") as f:
+            return any(line.split()[1] == want for line in list(f)[1:])
+    except OSError:
+        return True  # no /proc: do not wait
 
 
 @dataclass
@@ -223,6 +234,12 @@ class Sipp:
             )
         run = SippRun(name, proc, workdir, ip, port, media_port)
         cls.running.append(run)
+        if not remote:  # a phone that answers: Asterisk's INVITE must find it listening
+            deadline = time.monotonic() + 5
+            while not _udp_bound(ip, port) and proc.poll() is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
         return run
 
     @classmethod

@@ -159,7 +159,8 @@ def test_duty_phone_acknowledges_with_1(ami: AmiSession, asterisk: Asterisk) -> 
         ],
         Async="true",
     )
-    assert ami.wait_event("OriginateResponse", ActionID=res["ActionID"])["Response"] == "Success"
+    answered = ami.wait_event("OriginateResponse", ActionID=res["ActionID"], timeout=30)
+    assert answered["Response"] == "Success"
     ack = ami.wait_event("UserEvent", UserEvent="AlarmgwNotifyAck", timeout=20)
     assert (ack["Delivery"], ack["Incident"], ack["Unit"], ack["Digit"]) == (
         "17",
