@@ -108,7 +108,12 @@ def test_receiver_down_then_back_gets_the_queue_once(postfix: Postfix, sink: Smt
     refused = postfix.wait_delivery("deferred")
     assert refused[0].code is None and "Connection refused" in refused[0].reply
     assert len(postfix.queue()) == 10
-    assert all(e["queue_name"] in ("active", "deferred") for e in postfix.queue_entries())
+    # Queued, not delivered: a message may still be in postfix's incoming queue (a race
+    # seen in a clean CI run), never gone.
+    assert all(
+        e["queue_name"] in ("maildrop", "incoming", "active", "deferred")
+        for e in postfix.queue_entries()
+    )
 
     time.sleep(1)  # a few more refused retries while down
     assert sink.start(port) == port
