@@ -27,6 +27,8 @@ from twisted.web import resource
 
 from gateway.channel import Channel, resolve
 from gateway.config import Config
+from gateway.console.routes import ConsoleRoutes
+from gateway.console.stream import EventHub
 from gateway.http.incidents import CoreRoutes
 from gateway.http.resource import ApiResource, Route, route
 from gateway.http.site import WebService, make_site
@@ -143,6 +145,7 @@ class Gateway:
     reactor: Any
     clock: Any
     timer: DeadlineTimer | None = None
+    hub: EventHub | None = None
     services: dict[str, service.Service] = field(default_factory=dict)  # by channel code
     # Called after each workflow action that committed: (incident number, action, document).
     action_listeners: list[Callable[[str, str, dict[str, Any]], None]] = field(default_factory=list)
@@ -307,10 +310,16 @@ def build(
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         url = sqlite_url(data_dir)
     metrics = Metrics()
+    hub = EventHub(None, config.org, clock, config.console.stream_poll_s)
+
+    def committed(batch: int, seconds: float) -> None:  # on the writer's thread
+        metrics.on_commit(batch, seconds)
+        reactor.callFromThread(hub.kick)
+
     db = Database(
         url,
         reactor,
-        on_commit=metrics.on_commit,
+        on_commit=committed,
         busy_timeout_ms=config.busy_timeout_ms,
         channels=config.enabled_channels,
     )
@@ -318,6 +327,7 @@ def build(
     workflow = Workflow(db, config, clock, documents)
     intake = Intake(db, config, clock)
     gw = Gateway(config, db, intake, workflow, documents, metrics, reactor, clock)
+    gw.hub = hub
     top = AsyncMultiService()
     StoreService(db).setServiceParent(top)
     if config.intake_worker:
@@ -339,9 +349,16 @@ def build(
     notifiers += [resolve(c.notifier)(svc) for c, svc in channels if c.notifier]
     for notifier in notifiers:
         Outbox(db, notifier, clock, on_attempt=_count_delivery(metrics)).setServiceParent(top)
+    hub.db = db
+    hub.setServiceParent(top)
+    console = ConsoleRoutes(gw, hub)
     # The channels' first: the busiest route is the web channel's POST /api/v1/reports.
-    routes = gw.channel_routes() + CoreRoutes(gw).routes()
-    site.resource = ApiResource(db, clock, config.http.max_body, routes)
+    routes = gw.channel_routes() + CoreRoutes(gw).routes() + console.routes()
+    api = ApiResource(db, clock, config.http.max_body, routes)
+    api.sessions = console.sessions
+    api.error_page = console.error_page
+    console.api_tokens = api.tokens
+    site.resource = api
     WebService(listening).setServiceParent(top)
     for _channel, svc in channels:
         svc.setServiceParent(top)
@@ -371,6 +388,8 @@ def _count_delivery(metrics: Metrics) -> Callable[[str, str], None]:
 
 def _on_stored(gw: Gateway) -> Any:
     def on_stored(report: Report, receipt: Receipt) -> None:
+        if gw.hub is not None:
+            gw.hub.kick()  # the intake worker committed it: the consoles hear at once
         # A new incident arms its accept deadline: wake the timer no later than the
         # shortest accept SLA (priority 1) from now.
         if not receipt.duplicate and not receipt.attached and gw.timer is not None:

@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from gateway.errors import DomainError
 from gateway.store.tables import tokens
@@ -77,7 +77,48 @@ class TokenCache:
             return False, None
         return True, hit[1]
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def put(self, token: str, actor: Actor | None) -> None:
         if len(self._entries) >= self.size:
             self._entries.clear()
         self._entries[token] = (time.monotonic() + self.ttl, actor)
+
+
+def list_tokens(conn: Connection) -> list[dict[str, Any]]:
+    """Every token (never the token itself): id, user, role, unit, created, revoked."""
+    return [
+        dict(r._mapping)
+        for r in conn.execute(
+            select(
+                tokens.c.id,
+                tokens.c.user,
+                tokens.c.role,
+                tokens.c.unit,
+                tokens.c.created_at,
+                tokens.c.revoked_at,
+            ).order_by(tokens.c.id)
+        )
+    ]
+
+
+def revoke_token(ctx: WriteContext, token_id: int, now: datetime, by: Actor) -> dict[str, Any]:
+    row = ctx.conn.execute(select(tokens).where(tokens.c.id == token_id)).first()
+    if row is None:
+        raise DomainError(f"no token {token_id}", "token")
+    if row.revoked_at is None:
+        ctx.conn.execute(update(tokens).where(tokens.c.id == token_id).values(revoked_at=now))
+        ctx.append_event(
+            incident_id=None,
+            number=None,
+            action="token_revoked",
+            actor=by.to_json(),
+            at=now,
+            from_state=None,
+            to_state=None,
+            reason=None,
+            data={"token": token_id, "user": row.user, "role": row.role},
+            drill=False,
+        )
+    return {"id": row.id, "user": row.user, "role": row.role, "unit": row.unit}

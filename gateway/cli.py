@@ -3,6 +3,7 @@
     alarmgw run [--config FILE] [--data-dir DIR] [--http-port N]
     alarmgw db upgrade | incidents list|show | report | audit verify
     alarmgw config check FILE | config sample | token create --user U --role R [--unit C]
+    alarmgw token list | token revoke ID | user create|disable|password|list …
 
 Everything but `run` works on the store directly (no reactor): each command is one
 transaction, safe beside a running gateway (SQLite WAL; PostgreSQL row locks).
@@ -115,7 +116,49 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--role", required=True)
     new.add_argument("--unit", help="unit code (default: the root, the city command center)")
     new.set_defaults(func=cmd_token_create)
+    tls = tok.add_parser("list", help="list the tokens (never the tokens themselves)")
+    store_args(tls)
+    tls.set_defaults(func=_console("token_list"))
+    rev = tok.add_parser("revoke", help="revoke a token by its id (from token list)")
+    store_args(rev)
+    rev.add_argument("id", type=int)
+    rev.set_defaults(func=_console("token_revoke"))
+
+    usr = sub.add_parser("user", help="console users").add_subparsers(metavar="ACTION")
+    mk = usr.add_parser(
+        "create", help="create a console user; the password is read from stdin or asked twice"
+    )
+    store_args(mk)
+    mk.add_argument("--user", required=True)
+    mk.add_argument("--role", required=True)
+    mk.add_argument("--unit", help="unit code (default: the root, the city command center)")
+    mk.add_argument("--extension", help="the softphone extension (screen pop), e.g. 1001")
+    mk.set_defaults(func=_console("user_create"))
+    for name, helptext in (
+        ("disable", "disable a user and end their sessions"),
+        ("password", "set a user's password (stdin or asked twice); ends their sessions"),
+    ):
+        one = usr.add_parser(name, help=helptext)
+        store_args(one)
+        one.add_argument("--user", required=True)
+        one.set_defaults(func=_console(f"user_{name}"))
+    uls = usr.add_parser("list", help="list console users")
+    store_args(uls)
+    uls.set_defaults(func=_console("user_list"))
     return p
+
+
+def _console(name: str) -> Any:
+    """A `gateway.console.admin` command, imported when run."""
+
+    def run(args: argparse.Namespace) -> int:
+        from gateway.console import admin
+
+        config, db = _open(args)
+        print(getattr(admin, name)(config, db, args))
+        return 0
+
+    return run
 
 
 # -- helpers ---------------------------------------------------------------------------------

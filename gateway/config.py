@@ -58,6 +58,17 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class ConsoleSettings:
+    idle_timeout_s: int = 3600
+    session_max_s: int = 43200
+    login_failures: int = 5
+    login_window_s: int = 300
+    tile_url: str | None = None
+    tile_attribution: str | None = None
+    stream_poll_s: float = 0.5
+
+
+@dataclass(frozen=True)
 class Category:
     code: str
     name: str
@@ -110,6 +121,7 @@ class Config:
     webhook: WebhookSettings
     channels: Mapping[str, Mapping[str, Any]] = field(hash=False)  # the raw sections
     enabled_channels: tuple[Channel, ...] = ()  # in the order they start (web first)
+    console: ConsoleSettings = ConsoleSettings()
 
     def channel(self, code: str) -> Channel | None:
         """The declaration of channel `code` if it is enabled."""
@@ -182,6 +194,7 @@ def _build(text: str, label: str, path: Path | None, base: Traversable) -> Confi
             max_body=data["http"].get("max_body", 1048576),
             public_base_url=data["http"].get("public_base_url"),
         ),
+        console=ConsoleSettings(**data.get("console", {})),
         org=OrgTree(units),
         categories={
             code: Category(

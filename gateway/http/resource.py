@@ -3,9 +3,16 @@ errors as JSON documents of `schemas/error.schema.json` naming the field where t
 
 A route's handler gets a `Call` (the request as a route sees it) and returns
 ``(status, body)`` or ``(status, body, content type)``, or a Deferred or coroutine of that.
-The core's routes (incidents, units, receipts, operations) and each enabled channel's (the
-web channel's report form, the AMI channel's screen pop, …) are served alike. Bad input
-never stops the server: the worst it gets is a 4xx.
+The core's routes (incidents, units, receipts, operations), the console's pages and each
+enabled channel's (the web channel's report form, the AMI channel's screen pop, …) are
+served alike. Bad input never stops the server: the worst it gets is a 4xx.
+
+Who is asking: a bearer token (systems, scripts) or a console session cookie (people in a
+browser). A request that changes something on a session's authority must carry the
+session's CSRF token (header ``X-CSRF-Token`` or form field ``csrf``). Console pages
+(``auth="page"``) send a person without a session to the login page and answer errors as
+Chinese HTML. A handler may also return a `Stream`, which takes over the request (the
+console's Server-Sent Events).
 """
 
 from __future__ import annotations
@@ -41,6 +48,17 @@ HTML = b"text/html; charset=utf-8"
 MAX_DEPTH = 32
 
 
+SAFE_METHODS = (b"GET", b"HEAD")
+
+
+class Stream:
+    """A response that stays open: `start` writes to the request as long as it likes and
+    finishes it (or the client goes away)."""
+
+    def start(self, request: server.Request) -> None:
+        raise NotImplementedError
+
+
 class HttpError(Exception):
     def __init__(
         self,
@@ -60,7 +78,7 @@ class Route:
     method: bytes
     pattern: re.Pattern[str]
     handler: Callable[[Call], Any]
-    auth: str = "required"  # "none" | "optional" | "required"
+    auth: str = "required"  # "none" | "optional" | "required" | "page" (console, HTML)
     roles: frozenset[Role] | None = None  # with a token: only these roles
 
 
@@ -90,6 +108,7 @@ class Call:
         self.request = request
         self.params = dict(params)
         self.actor: Actor | None = None
+        self.session: Any = None  # the console session (gateway.console.accounts.Session)
         self.now = datetime.fromtimestamp(site.clock.seconds(), UTC)
         self.gone = False  # the client went away: nothing to answer
         request.notifyFinish().addErrback(self._lost)
@@ -159,6 +178,9 @@ class ApiResource(resource.Resource):
         self.max_body = max_body
         self.routes = routes
         self.tokens = auth.TokenCache()
+        self.sessions: Any = None  # gateway.console.sessions.Sessions, when the console is on
+        # Renders an HttpError as a console page: (request, error) → bytes.
+        self.error_page: Callable[[server.Request, HttpError], bytes] | None = None
 
     def render(self, request: server.Request) -> Any:
         path = request.path.decode("utf-8", "replace")
@@ -176,9 +198,9 @@ class ApiResource(resource.Resource):
             call = Call(self, request, match.groupdict())
             d = defer.ensureDeferred(self._run(r, call))
             d.addCallbacks(
-                lambda out, call=call: self._respond(call, *out),
+                lambda out, call=call: self._answer(call, out),
                 self._fail,
-                errbackArgs=(call,),
+                errbackArgs=(call, r.auth == "page"),
             )
             return server.NOT_DONE_YET
         if allowed:
@@ -189,10 +211,13 @@ class ApiResource(resource.Resource):
         return self._answer_error(request, HttpError(404, "not_found", f"no such path: {path}"))
 
     async def _run(self, r: Route, call: Call) -> Any:
-        if r.auth != "none":
-            call.actor = await self.actor(call.request, required=r.auth == "required")
-            if r.roles is not None and call.actor is not None and call.actor.role not in r.roles:
-                raise HttpError(403, "forbidden", f"role {call.actor.role} may not do this")
+        if r.auth == "page":
+            call.session = await self.session(call, r)
+            call.actor = call.session.actor
+        elif r.auth != "none":
+            call.actor = await self.actor(call.request, required=r.auth == "required", call=call)
+        if r.roles is not None and call.actor is not None and call.actor.role not in r.roles:
+            raise HttpError(403, "forbidden", f"role {call.actor.role} may not do this")
         out = r.handler(call)
         if inspect.isawaitable(out):
             out = await out
@@ -200,19 +225,45 @@ class ApiResource(resource.Resource):
 
     # -- answers ---------------------------------------------------------------------------
 
-    def _respond(self, call: Call, status: int, body: Any, content_type: bytes = JSON) -> None:
+    def _answer(self, call: Call, out: Any) -> None:
+        if isinstance(out, Stream):
+            if not call.gone:
+                out.start(call.request)
+            return
+        self._respond(call, *out)
+
+    def _respond(
+        self,
+        call: Call,
+        status: int,
+        body: Any,
+        content_type: bytes = JSON,
+        headers: Mapping[str, str | bytes] | None = None,
+    ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
         if call.gone:
             return
         request = call.request
         request.setResponseCode(status)
+        for name, value in (headers or {}).items():
+            raw = value if isinstance(value, bytes) else value.encode()
+            if name.lower() == "set-cookie":
+                request.responseHeaders.addRawHeader(b"Set-Cookie", raw)
+            else:
+                request.setHeader(name.encode(), raw)
+        if content_type == HTML:
+            # The console's and the citizen's pages: no framing, no inline scripts from
+            # elsewhere, no referrer leaking incident numbers.
+            request.setHeader(b"X-Frame-Options", b"DENY")
+            request.setHeader(b"X-Content-Type-Options", b"nosniff")
+            request.setHeader(b"Referrer-Policy", b"same-origin")
         request.setHeader(b"Content-Type", content_type)
         request.setHeader(b"Cache-Control", b"no-store")
         request.setHeader(b"Content-Length", str(len(data)).encode())
         request.write(data)
         request.finish()
 
-    def _fail(self, failure: Failure, call: Call) -> None:
+    def _fail(self, failure: Failure, call: Call, page: bool = False) -> None:
         err = failure.value
         if isinstance(err, HttpError):
             e = err
@@ -239,6 +290,9 @@ class ApiResource(resource.Resource):
         if call.gone or call.request.startedWriting:
             return
         self._error_headers(call.request, e)
+        if page and self.error_page is not None:
+            self._respond(call, e.status, self.error_page(call.request, e), HTML)
+            return
         self._respond(call, e.status, _error_body(e))
 
     def _answer_error(self, request: server.Request, e: HttpError) -> bytes:
@@ -257,10 +311,41 @@ class ApiResource(resource.Resource):
 
     # -- who is asking -----------------------------------------------------------------------
 
-    async def actor(self, request: server.Request, required: bool = True) -> Actor | None:
+    async def session(self, call: Call, r: Route) -> Any:
+        """The console session of a page request; without one, off to the login page."""
+        found = None if self.sessions is None else await self.sessions.of(call)
+        if found is None:
+            raise HttpError(
+                303,
+                "login",
+                "请先登录",
+                headers={"Location": self.sessions.login_url(call) if self.sessions else "/"},
+            )
+        self.check_csrf(call, found)
+        return found
+
+    @staticmethod
+    def check_csrf(call: Call, session: Any) -> None:
+        if call.request.method in SAFE_METHODS:
+            return
+        sent = call.header("X-CSRF-Token") or call.query.get("csrf") or ""
+        if not session.csrf_matches(sent):
+            raise HttpError(
+                403, "csrf", "页面已过期或来源不明，请刷新页面后重试 (CSRF token missing or wrong)"
+            )
+
+    async def actor(
+        self, request: server.Request, required: bool = True, call: Call | None = None
+    ) -> Actor | None:
         header = request.getHeader(b"authorization") or b""
         scheme, _, token = header.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            if call is not None and self.sessions is not None:
+                found = await self.sessions.of(call)
+                if found is not None:
+                    self.check_csrf(call, found)
+                    call.session = found
+                    return found.actor  # type: ignore[no-any-return]
             if required:
                 raise HttpError(401, "unauthorized", "send Authorization: Bearer <token>")
             return None

@@ -43,14 +43,23 @@ class GatewayProcess:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run `alarmgw ARGS` against this gateway's store (options go last: argparse takes
         them anywhere after the sub-command)."""
         cmd = [sys.executable, "-m", "gateway.cli", *args, "--data-dir", str(self.data_dir)]
         if self.config:
             cmd += ["--config", str(self.config)]
         return subprocess.run(
-            cmd, cwd=ROOT, capture_output=True, text=True, check=check, timeout=60, env=self.env
+            cmd,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+            env=self.env,
+            input=stdin,
         )
 
     def start(self, timeout: float = 30.0) -> None:
@@ -133,6 +142,23 @@ class GatewayProcess:
         if unit:
             args += ["--unit", unit]
         return self.cli(*args).stdout.strip()
+
+    def user(
+        self,
+        name: str,
+        role: str,
+        unit: str | None = None,
+        extension: str | None = None,
+        password: str = "correct-horse-1",
+    ) -> str:
+        """A console user (`alarmgw user create`, the password on stdin); its password."""
+        args = ["user", "create", "--user", name, "--role", role]
+        if unit:
+            args += ["--unit", unit]
+        if extension:
+            args += ["--extension", extension]
+        self.cli(*args, stdin=password + "\n")
+        return password
 
 
 def _listening(port: int) -> bool:

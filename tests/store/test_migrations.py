@@ -59,10 +59,13 @@ def test_a_database_of_the_single_chain_upgrades(store_url: str) -> None:
     try:
         upgrade(engine, [c for c in CHANNELS if c.code in ("ami", "smpp", "web")])
         with engine.begin() as conn:
+            # The core's tables that came after 0003 (0005: console users) were not there.
+            conn.execute(text("DROP TABLE console_sessions"))
+            conn.execute(text("DROP TABLE users"))
             conn.execute(text("DELETE FROM alembic_version"))
             conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0003')"))
         upgrade(engine, CHANNELS)
-        assert set(current(engine)) >= {"0002", "0003", "0004"}
+        assert set(current(engine)) >= {"0002", "0003", "0004", "0005"}
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     finally:
