@@ -97,8 +97,9 @@ def test_reconnect_after_a_restart_loses_no_update(gw: GatewayProcess) -> None:
     assert c.act(n, {"action": "accept", "category": "criminal"}).status == 200
     # The browser reconnects with the id of the last event it had (EventSource does).
     replay = c.events(
-        lambda evs: set(after) <= creates(evs)
-        and any(e["data"]["action"] == "accept" for e in evs),
+        lambda evs: (
+            set(after) <= creates(evs) and any(e["data"]["action"] == "accept" for e in evs)
+        ),
         last_event_id=last,
     )
     ids = [e["id"] for e in replay]

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+from twisted.internet import threads
 
 from gateway.channel import RouteCall
 from gateway.channels.ami import store
@@ -12,6 +15,7 @@ from gateway.errors import ChannelUnavailable
 from gateway.http.openapi import UNAVAILABLE, error_response, ref, response
 from gateway.http.resource import HttpError
 from gateway.workflow.machine import Actor
+from gateway.workflow.service import may_see
 
 if TYPE_CHECKING:
     from gateway.channels.ami.service import AmiChannel
@@ -40,6 +44,61 @@ async def current_call(channel: AmiChannel, call: RouteCall) -> Any:
         raise HttpError(404, "not_found", f"call-taker {calltaker} has no call in progress")
     return 200, doc
 
+
+async def recording(channel: AmiChannel, call: RouteCall) -> Any:
+    """The recording of one 110 call of an incident (WAV), for the console's player."""
+    number, linkedid = call.params["number"], call.params["linkedid"]
+    ctx = channel.ctx
+    found = await ctx.read(store.recording_of, number, linkedid)
+    if found is None:
+        raise HttpError(404, "not_found", f"call {linkedid} of {number} has no recording")
+    unit, path = found
+    assert call.actor is not None
+    if not may_see(call.actor, unit, ctx.org):
+        raise HttpError(403, "forbidden", f"incident {number} is outside your scope")
+    folder = channel.settings.recordings_dir
+    if not folder:
+        raise HttpError(404, "not_found", "录音不在本机 (set [channels.ami] recordings_dir)")
+    # Only the file's name counts: Asterisk's path is its own (a chroot, another host).
+    name = PurePosixPath(path).name
+    file = Path(folder) / name
+    try:
+        data = await threads.deferToThread(file.read_bytes)
+    except OSError:
+        raise HttpError(404, "not_found", f"recording {name} is not in {folder}") from None
+    return 200, data, b"audio/wav"
+
+
+RECORDING: dict[str, Any] = {
+    "operationId": "callRecording",
+    "tags": ["ami"],
+    "summary": "The recording of a 110 call of the incident (WAV; 录音)",
+    "parameters": [
+        {
+            "name": "number",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[0-9]{6}-[0-9]{8}-[0-9]{6}$"},
+        },
+        {
+            "name": "linkedid",
+            "in": "path",
+            "required": True,
+            "description": "The call's Linkedid (`calls[].linkedid` of the incident).",
+            "schema": {"type": "string", "pattern": "^[0-9.]{1,40}$"},
+        },
+    ],
+    "responses": {
+        "200": {
+            "description": "The recording.",
+            "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        "401": error_response("No, or an unknown or revoked, bearer token (`unauthorized`)."),
+        "403": error_response("Outside the token's scope, or a role that may not (`forbidden`)."),
+        "404": error_response("No such call of this incident, not recorded, or not here."),
+        "503": UNAVAILABLE,
+    },
+}
 
 CALLBACK_STARTED: dict[str, Any] = {
     "type": "object",

@@ -24,6 +24,7 @@ class AmiSettings:
     action_timeout: float = 5.0
     ping_interval: float = 5.0
     reconnect_max: float = 30.0
+    recordings_dir: str | None = None  # Asterisk's RECDIR as this host sees it
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any]) -> AmiSettings:

@@ -282,3 +282,20 @@ def callbacks_open(conn: Connection, incident_ids: list[int]) -> dict[int, dict[
             "since": format_utc(r.ended_at) if r.ended_at else None,
         }
     return out
+
+
+def recording_of(conn: Connection, number: str, linkedid: str) -> tuple[str | None, str] | None:
+    """The unit of incident `number` and the recording of its call `linkedid`, if the call
+    is filed under it and was recorded."""
+    row = conn.execute(
+        select(incidents.c.unit, calls.c.recording)
+        .select_from(
+            calls.join(reports, _REPORT_OF_CALL).join(
+                incidents, incidents.c.id == reports.c.incident_id
+            )
+        )
+        .where(incidents.c.number == number, calls.c.linkedid == linkedid)
+    ).first()
+    if row is None or not row.recording:
+        return None
+    return row.unit, row.recording

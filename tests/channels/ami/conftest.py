@@ -81,3 +81,13 @@ def ami(asterisk: Asterisk, request: pytest.FixtureRequest) -> Iterator[AmiSessi
     yield session
     session.close()
     known_state(asterisk, request, first_peer)
+
+
+# The console's real browser, for the call-taker's screen pop (test_screen_pop.py).
+from tests.console.conftest import (  # noqa: E402, F401
+    _browser_loop,
+    browser,
+    chromium,
+    desktop_page,
+    pytest_pyfunc_call,
+)
