@@ -6,6 +6,7 @@ point, which unit names this street, who is above this unit) is answered here wi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,3 +196,30 @@ class OrgTree:
             }
 
         return node(self._root.code)
+
+    def to_geojson(self) -> dict[str, Any]:
+        """The units as a GeoJSON FeatureCollection (RFC 7946: [lon, lat], WGS84), one
+        Feature a unit with its jurisdiction (null geometry for a unit without territory,
+        such as the traffic police) and properties code, name, tier, parent. Shallower units
+        first, so that a map drawing them in order puts each station above its district.
+        As `to_json`, nothing of the notify targets (or their secrets)."""
+        ordered = sorted(self._units.values(), key=lambda u: (self._depth[u.code], u.code))
+        return {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "id": unit.code,
+                    "geometry": None
+                    if unit.jurisdiction is None
+                    else json.loads(shapely.to_geojson(unit.jurisdiction)),
+                    "properties": {
+                        "code": unit.code,
+                        "name": unit.name,
+                        "tier": unit.tier,
+                        "parent": unit.parent,
+                    },
+                }
+                for unit in ordered
+            ],
+        }

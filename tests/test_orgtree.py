@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from shapely.geometry import box
+from shapely.geometry import Point, box, shape
 
 from gateway.config import load_config
 from gateway.orgtree import OrgTree, Unit
@@ -104,6 +106,35 @@ def test_to_json_has_tree_and_no_secrets() -> None:
         "530124000000",
     }
     assert "secret" not in repr(tree) and "notify" not in repr(tree)
+
+
+def test_to_geojson_gives_each_unit_its_jurisdiction() -> None:
+    """The map's layer: valid GeoJSON (shapely reads each geometry back to the configured
+    polygon), [lon, lat] order, a polygon for every unit with territory, parents before
+    children, and nothing of the notify targets."""
+    doc = ORG.to_geojson()
+    assert doc["type"] == "FeatureCollection"
+    features = doc["features"]
+    assert [f["id"] for f in features] == [f["properties"]["code"] for f in features]
+    assert {f["id"] for f in features} == {u.code for u in ORG.units()}
+    depths = [ORG.depth(f["id"]) for f in features]
+    assert depths == sorted(depths)
+    for f in features:
+        unit = ORG.get(f["id"])
+        assert f["type"] == "Feature"
+        assert f["properties"] == {
+            "code": unit.code, "name": unit.name, "tier": unit.tier, "parent": unit.parent
+        }  # fmt: skip
+        if unit.tier == "special":  # the traffic police: a category, not a territory
+            assert f["geometry"] is None
+            continue
+        geometry = shape(f["geometry"])
+        assert geometry.geom_type == "Polygon" and geometry.is_valid
+        assert geometry.equals(unit.jurisdiction)
+    nanba = shape(next(f["geometry"] for f in features if f["id"] == NANBA))
+    assert nanba.contains(Point(102.65, 24.98))  # x = lon, y = lat
+    assert json.loads(json.dumps(doc)) == doc  # plain JSON: lists, not tuples, once sent
+    assert "secret" not in repr(doc) and "notify" not in repr(doc)
 
 
 def test_secret_not_in_repr() -> None:

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from gateway.config import load_config
 from gateway.discovery import declaration, installed
 from gateway.http import contract
 from gateway.http.openapi import SCHEMA_COMPONENTS, component_schema, openapi_document
@@ -782,6 +784,10 @@ def test_openapi_refs_resolve_and_validate() -> None:
                                         "tier": "district", "children": []}]})  # fmt: skip
     assert not check("Unit", {"code": "530100000000", "name": "x", "tier": "city",
                               "children": [{"code": "1"}]})  # fmt: skip
+    geojson = load_config(None).org.to_geojson()
+    assert check("UnitCollection", geojson)
+    geojson["features"][0]["properties"]["notify"] = []
+    assert not check("UnitCollection", geojson)
 
 
 def test_openapi_paths() -> None:
@@ -790,8 +796,10 @@ def test_openapi_paths() -> None:
     assert set(paths) == {
         "/api/v1/reports", "/api/v1/receipts/{receipt}", "/api/v1/units", "/api/v1/incidents",
         "/api/v1/incidents/{number}", "/api/v1/incidents/{number}/actions", "/healthz",
-        "/metrics", "/api/v1/openapi.json", "/", "/report",
-        "/api/v1/calltakers/{calltaker}/current", "/api/v1/incidents/{number}/files/{sha256}",
+        "/metrics", "/api/v1/openapi.json", "/", "/report", "/report/locate.js", "/receipt",
+        "/receipt/{receipt}", "/api/v1/calltakers/{calltaker}/current",
+        "/api/v1/incidents/{number}/files/{sha256}",
+        "/api/v1/incidents/{number}/recordings/{linkedid}",
     }  # fmt: skip
     post = paths["/api/v1/reports"]["post"]
     assert set(post["responses"]) == {"201", "400", "401", "403", "413", "415", "422", "503"}
@@ -799,6 +807,15 @@ def test_openapi_paths() -> None:
         "$ref": "#/components/schemas/ReportSubmission"
     }
     assert paths["/api/v1/receipts/{receipt}"]["get"]["security"] == []
+    # A receipt as typed (Crockford's reading rules) in the JSON route and the page alike.
+    receipt = paths["/api/v1/receipts/{receipt}"]["get"]["parameters"][0]
+    assert paths["/receipt/{receipt}"]["get"]["parameters"] == [receipt]
+    typed = re.compile(receipt["schema"]["pattern"])
+    assert all(typed.match(r) for r in ("7K2MQ9XWRT", "7k2m-q9xw-rt", "OIL0"))
+    assert not any(typed.match(r) for r in ("7K2U", "-", "7K 2", "7K#2"))
+    units = paths["/api/v1/units"]["get"]
+    assert set(units["responses"]["200"]["content"]) == {"application/json", "application/geo+json"}
+    assert units["parameters"][0]["schema"] == {"enum": ["tree", "geojson"]}
     assert "security" not in paths["/api/v1/incidents"]["get"]  # the global bearer applies
     assert doc["security"] == [{"bearer": []}]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from twisted.internet import threads
 from twisted.web import server
 
 from gateway import auth
@@ -99,6 +100,7 @@ class ConsoleRoutes:
         self.tz = ZoneInfo(self.tz_name)
         self.sessions = Sessions(gw.db, gw.clock, gw.config.console)
         self.api_tokens: auth.TokenCache | None = None  # the site's, cleared on a revocation
+        self._stats_cache: tuple[Any, Any] | None = None  # ((query, log head), (stats, svgs))
         self.categories = {code: c.name for code, c in gw.config.categories.items()}
         self.channel_actions = contract.channel_actions(gw.config.enabled_channels)
         self.channels = {
@@ -416,23 +418,17 @@ class ConsoleRoutes:
         )
 
     async def map_data(self, call: Call) -> Any:
-        """The jurisdictions in the user's scope and the open incidents with a point, as
-        GeoJSON (WGS84)."""
-        from shapely.geometry import mapping
-
+        """The jurisdictions in the user's scope (`OrgTree.to_geojson`, stations above their
+        districts) and the open incidents with a point, as GeoJSON (WGS84)."""
         actor = call.actor
         assert actor is not None
         f = queue.Filters.from_query({"drill": call.query.get("drill", "0")})
         rows, _count = await self.gw.db.read(queue.queue, self.org, actor, f, 2000)
         scope = actor.unit or self.org.root.code
         features: list[dict[str, Any]] = [
-            {
-                "type": "Feature",
-                "geometry": mapping(u.jurisdiction),
-                "properties": {"kind": "unit", "code": u.code, "name": u.name, "tier": u.tier},
-            }
-            for u in self.org.units()
-            if u.jurisdiction is not None and self.org.covers(scope, u.code)
+            dict(unit, properties=dict(unit["properties"], kind="unit"))
+            for unit in self.org.to_geojson()["features"]
+            if unit["geometry"] is not None and self.org.covers(scope, unit["id"])
         ]
         for r in rows:
             if r.lat is None or r.lon is None:
@@ -497,8 +493,16 @@ class ConsoleRoutes:
         from gateway.console import plots, stats
 
         query = self._stats_query(call)
-        result = await self.gw.db.read(stats.compute, self.gw.config, query)
-        svgs = plots.all_svgs(result)
+        # The figures are drawn again only when the log has moved on (seconds of CPU for a
+        # page of charts), and off the reactor's thread.
+        seq = await self.gw.db.read(head)
+        key = (query, seq)
+        if self._stats_cache is not None and self._stats_cache[0] == key:
+            result, svgs = self._stats_cache[1]
+        else:
+            result = await self.gw.db.read(stats.compute, self.gw.config, query)
+            svgs = await threads.deferToThread(plots.all_svgs, result)
+            self._stats_cache = (key, (result, svgs))
         actor = call.actor
         assert actor is not None
         scope = actor.unit or self.org.root.code

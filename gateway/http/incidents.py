@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import fastjsonschema
 from sqlalchemy import func, select
@@ -16,8 +17,8 @@ from gateway.channel import resolve
 from gateway.http import contract
 from gateway.http.openapi import openapi_document
 from gateway.http.resource import Call, HttpError, Route, compile_schema, route, schema_error
-from gateway.report import InvalidReport, format_utc, parse_utc
-from gateway.store.tables import incidents, reports
+from gateway.report import InvalidReport, parse_utc
+from gateway.store.tables import incidents
 from gateway.workflow import records
 from gateway.workflow.machine import Actor
 from gateway.workflow.service import may_see
@@ -26,6 +27,8 @@ from gateway.workflow.table import Role, State
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
+# RFC 7946 §12: GeoJSON's own media type.
+GEOJSON = b"application/geo+json; charset=utf-8"
 NUMBER = r"(?P<number>\d{6}-\d{8}-\d{6})"
 
 
@@ -50,7 +53,8 @@ class CoreRoutes:
 
     def routes(self) -> list[Route]:
         return [
-            route("GET", r"^/api/v1/receipts/(?P<receipt>[0-9A-Z]{1,32})$", self.receipt, "none"),
+            # Any segment: the handler reads it as people type receipts, or says why not.
+            route("GET", r"^/api/v1/receipts/(?P<receipt>[^/]+)$", self.receipt, "none"),
             route("GET", r"^/api/v1/units$", self.units),
             route("GET", r"^/api/v1/incidents$", self.list_incidents),
             route("GET", rf"^/api/v1/incidents/{NUMBER}$", self.incident),
@@ -63,34 +67,35 @@ class CoreRoutes:
     # -- receipts ------------------------------------------------------------------------------
 
     async def receipt(self, call: Call) -> Any:
-        """Public: state and times only, never who reported or what they said."""
-        receipt = call.params["receipt"]
-
-        def q(conn: Any) -> Any:
-            return conn.execute(
-                select(
-                    reports.c.receipt,
-                    reports.c.received_at,
-                    incidents.c.state,
-                    incidents.c.milestones,
-                )
-                .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
-                .where(reports.c.receipt == receipt)
-            ).first()
-
-        row = await self.gw.db.read(q)
-        if row is None:
+        """Public: state and times only, never who reported or what they said. The receipt
+        is read as people type it (`records.normalise_receipt`); the answer names it as
+        stored."""
+        typed = unquote(call.params["receipt"])
+        try:
+            receipt = records.normalise_receipt(typed)
+        except records.NotAReceipt as e:
+            raise HttpError(400, "bad_receipt", _not_a_receipt(e), "receipt") from None
+        status = await self.gw.db.read(records.receipt_status, receipt)
+        if status is None:
             raise HttpError(404, "not_found", f"no receipt {receipt}")
-        return 200, {
-            "receipt": row.receipt,
-            "state": row.state,
-            "received_at": format_utc(row.received_at),
-            "milestones": row.milestones,
-        }
+        return 200, status.to_json()
 
     # -- the org tree and incidents -------------------------------------------------------------
 
     def units(self, call: Call) -> Any:
+        """The org tree (nested), or with ``?format=geojson`` the jurisdictions as a
+        FeatureCollection for a map (the console's Leaflet layer)."""
+        args = call.query
+        unknown = sorted(set(args) - {"format"})
+        if unknown:
+            raise HttpError(400, "bad_query", f"unknown parameter {unknown[0]}", unknown[0])
+        form = args.get("format", "tree")
+        if form == "geojson":
+            return 200, self.gw.config.org.to_geojson(), GEOJSON
+        if form != "tree":
+            raise HttpError(
+                400, "bad_query", f"format must be tree or geojson, not {form!r}", "format"
+            )
         return 200, self.gw.config.org.to_json()
 
     async def list_incidents(self, call: Call) -> Any:
@@ -213,6 +218,14 @@ class CoreRoutes:
 
         self.gw.metrics.set_states(await self.gw.db.read(counts))
         return 200, self.gw.metrics.render(), b"text/plain; version=0.0.4; charset=utf-8"
+
+
+def _not_a_receipt(e: records.NotAReceipt) -> str:
+    if e.char is None:
+        return "a receipt needs at least one letter or digit"
+    if e.char.upper() == "U":
+        return "U is not in a receipt (Crockford base32 leaves it out)"
+    return f"{e.char!r} is not in a receipt (Crockford base32: digits and A to Z but U)"
 
 
 def _actor(call: Call) -> Actor:

@@ -100,6 +100,21 @@ _STATE_LIST = f"^{_STATE}(?:,{_STATE})*$"
 NO_CONTROL = r"^[^\u0000-\u001f\u007f-\u009f]*$"
 NO_CONTROL_BUT_LINES = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
 
+#: A receipt as people type it (read case-insensitively, O as 0, I and L as 1, hyphens
+#: ignored: `gateway.workflow.records.normalise_receipt`); answers name it as stored.
+RECEIPT_PARAMETER: dict[str, Any] = {
+    "name": "receipt",
+    "in": "path",
+    "required": True,
+    "description": "Receipt number (回执编号), as printed or as typed: any case, O for 0, "
+    "I or L for 1, with hyphens (Crockford base32 reading rules). U is in no receipt.",
+    "schema": {
+        "type": "string",
+        "maxLength": 64,
+        "pattern": "^-*[0-9A-TV-Za-tv-z][-0-9A-TV-Za-tv-z]*$",
+    },
+}
+
 UNAVAILABLE = {
     **error_response("The store is unavailable (temporary, `error: unavailable`): retry later."),
     "headers": {
@@ -115,7 +130,7 @@ def _core_components() -> dict[str, Any]:
     return {
         "Unit": {
             "description": "A unit of the org tree (组织机构) with its children; notify targets "
-            "and jurisdictions are not published.",
+            "are not published, jurisdictions only by `GET /api/v1/units?format=geojson`.",
             "type": "object",
             "additionalProperties": False,
             "required": ["code", "name", "tier", "children"],
@@ -128,6 +143,51 @@ def _core_components() -> dict[str, Any]:
                     "enum": ["city", "district", "station", "special"],
                 },
                 "children": {"type": "array", "items": ref("Unit")},
+            },
+        },
+        "UnitCollection": {
+            "description": "The org tree's units as a GeoJSON FeatureCollection (RFC 7946: "
+            "WGS84, [lon, lat]), shallower tiers first (a map that draws them in order puts "
+            "each station above its district). `geometry` is the unit's jurisdiction (辖区), "
+            "null for a unit without territory (traffic police and other `special` units).",
+            "type": "object",
+            "required": ["type", "features"],
+            "properties": {
+                "type": {"const": "FeatureCollection"},
+                "features": {"type": "array", "items": ref("UnitFeature")},
+            },
+        },
+        "UnitFeature": {
+            "type": "object",
+            "required": ["type", "id", "geometry", "properties"],
+            "properties": {
+                "type": {"const": "Feature"},
+                "id": ref("Incident", "/$defs/unit_code"),
+                "geometry": {"anyOf": [ref("Jurisdiction"), {"type": "null"}]},
+                "properties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["code", "name", "tier", "parent"],
+                    "properties": {
+                        "code": ref("Incident", "/$defs/unit_code"),
+                        "name": {"type": "string"},
+                        "tier": ref("Unit", "/properties/tier"),
+                        "parent": {
+                            "description": "The parent unit's code; null for the root.",
+                            "anyOf": [ref("Incident", "/$defs/unit_code"), {"type": "null"}],
+                        },
+                    },
+                },
+            },
+        },
+        "Jurisdiction": {
+            "description": "A GeoJSON Polygon or MultiPolygon (RFC 7946 §3.1.6-7), "
+            "positions [lon, lat].",
+            "type": "object",
+            "required": ["type", "coordinates"],
+            "properties": {
+                "type": {"enum": ["Polygon", "MultiPolygon"]},
+                "coordinates": {"type": "array"},
             },
         },
         "IncidentList": {
@@ -172,16 +232,15 @@ def _paths(channels: Sequence[Channel], units: Sequence[str] = ()) -> dict[str, 
                 "summary": "Where is my report? (回执查询)",
                 "description": "Public: shows state and milestones only, never personal data.",
                 "security": [],
-                "parameters": [
-                    {
-                        "name": "receipt",
-                        "in": "path",
-                        "required": True,
-                        "schema": ref("Receipt", "/$defs/receipt"),
-                    }
-                ],
+                "parameters": [RECEIPT_PARAMETER],
                 "responses": {
-                    "200": response(ref("ReceiptStatus"), "The incident's state and milestones."),
+                    "200": response(
+                        ref("ReceiptStatus"),
+                        "The incident's state and milestones; `receipt` as stored.",
+                    ),
+                    "400": error_response(
+                        "A character that is in no receipt, e.g. U (`bad_receipt`)."
+                    ),
                     "404": error_response("Unknown receipt (`not_found`)."),
                     "503": UNAVAILABLE,
                 },
@@ -192,8 +251,32 @@ def _paths(channels: Sequence[Channel], units: Sequence[str] = ()) -> dict[str, 
                 "operationId": "getUnits",
                 "tags": ["org"],
                 "summary": "The org tree (组织机构), from the city command center down",
+                "description": "By default the tree: the root unit with its children, "
+                "recursively. With `format=geojson` the units' jurisdictions (辖区) for a "
+                "map, as a GeoJSON FeatureCollection (RFC 7946). Notify targets are never "
+                "published.",
+                "parameters": [
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "description": "`tree` (the default) or `geojson`.",
+                        "schema": {"enum": ["tree", "geojson"]},
+                    }
+                ],
                 "responses": {
-                    "200": response(ref("Unit"), "The root unit with its children, recursively."),
+                    "200": {
+                        "description": "The tree (application/json), or with "
+                        "`format=geojson` the jurisdictions (application/geo+json).",
+                        "content": {
+                            "application/json": {"schema": ref("Unit")},
+                            "application/geo+json": {"schema": ref("UnitCollection")},
+                        },
+                    },
+                    "400": error_response(
+                        "An unknown parameter, or a `format` other than `tree` or `geojson` "
+                        "(`bad_query`)."
+                    ),
                     "401": unauthorized,
                     "503": UNAVAILABLE,
                 },

@@ -4,6 +4,8 @@ and render the incident document of `schemas/incident.schema.json`."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +29,7 @@ from gateway.workflow.table import FORWARD, STEP_ON_ENTRY, State
 
 # Crockford base32 without I, L, O, U: read aloud over the phone without confusion.
 RECEIPT_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+RECEIPT_MAX = 32  # characters (schemas/receipt.schema.json; reports.receipt is String(32))
 
 
 # Statements of the intake path, built once so SQLAlchemy reuses their compiled form.
@@ -41,6 +44,88 @@ def new_receipt() -> str:
     status lookup that shows no personal data."""
     n = int.from_bytes(secrets.token_bytes(7), "big") >> 6
     return "".join(RECEIPT_ALPHABET[(n >> shift) & 31] for shift in range(45, -5, -5))
+
+
+class NotAReceipt(ValueError):
+    """What a person typed cannot be a receipt: `char` is outside Crockford base32 (None:
+    nothing but spaces and hyphens was typed)."""
+
+    def __init__(self, typed: str, char: str | None) -> None:
+        what = "nothing" if char is None else f"{char!r}"
+        super().__init__(f"{typed!r}: {what} is not a receipt")
+        self.char = char
+
+
+# Crockford's decoding rules (crockford.com/base32.html): read case-insensitively, O as 0,
+# I and L as 1, hyphens ignored. People also type spaces, and a Chinese input method in
+# full-width mode gives ＡＢ１－２ (NFKC makes them ASCII) and other dashes.
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2212"
+_AS_DIGITS = str.maketrans("OIL", "011")
+
+
+def normalise_receipt(typed: str) -> str:
+    """A receipt as a person may have typed or read it, in its stored form: upper case, no
+    spaces or hyphens, O → 0, I and L → 1. Raises `NotAReceipt` for any other character
+    (U among them: Crockford leaves it out) or for nothing at all. The length is not
+    checked: a receipt too long is one that does not exist."""
+    text = unicodedata.normalize("NFKC", typed)
+    compact = "".join(ch for ch in text if not ch.isspace() and ch not in _DASHES)
+    if not compact:
+        raise NotAReceipt(typed, None)
+    for ch in compact:
+        # ASCII first: "ı".upper() is "I", "ß".upper() is "SS".
+        if not (ch.isascii() and ch.upper().translate(_AS_DIGITS) in RECEIPT_ALPHABET):
+            raise NotAReceipt(typed, ch)
+    return compact.upper().translate(_AS_DIGITS)
+
+
+@dataclass(frozen=True)
+class ReceiptStatus:
+    """What anyone holding a receipt may see (schemas/receipt-status.schema.json): the
+    state of the incident the report now belongs to (its master's after a merge) and when
+    it reached each state. Nothing about who reported or what they said."""
+
+    receipt: str
+    state: State
+    received_at: datetime  # the report's own, UTC
+    milestones: dict[str, str]  # state → when the incident last entered it (UTC, ISO)
+    merged: bool  # the report was moved to a master incident (合并)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "receipt": self.receipt,
+            "state": str(self.state),
+            "received_at": format_utc(self.received_at),
+            "milestones": self.milestones,
+        }
+
+
+def receipt_status(conn: Connection, receipt: str) -> ReceiptStatus | None:
+    """The public status of the report with `receipt` (as stored: see
+    `normalise_receipt`), or None."""
+    if len(receipt) > RECEIPT_MAX:
+        return None
+    row = conn.execute(
+        select(
+            reports.c.receipt,
+            reports.c.received_at,
+            reports.c.incident_id,
+            reports.c.home_incident_id,
+            incidents.c.state,
+            incidents.c.milestones,
+        )
+        .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+        .where(reports.c.receipt == receipt)
+    ).first()
+    if row is None:
+        return None
+    return ReceiptStatus(
+        receipt=row.receipt,
+        state=State(row.state),
+        received_at=row.received_at,
+        milestones=dict(row.milestones),
+        merged=row.incident_id != row.home_incident_id,
+    )
 
 
 def next_incident_number(ctx: WriteContext, city_code: str, now: datetime, tz: ZoneInfo) -> str:

@@ -4,10 +4,13 @@ bad input refused with a clear error while the server keeps serving."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from typing import Any
 
 import pytest
+from shapely.geometry import Point, shape
 
 from tests.channels.web.test_reports import NANBA, post_report
 from tests.peers.gateway import GatewayProcess
@@ -136,6 +139,41 @@ def test_units_openapi_metrics(gateway: GatewayProcess, tokens: dict[str, str]) 
     # Logs mask phone numbers (138****5678), never the whole number.
     assert "138****5678" in gateway.log() and "13812345678" not in gateway.log()
     assert gateway.request("GET", "/nope")[0] == 404
+
+
+def test_units_as_geojson_for_the_map(gateway: GatewayProcess, tokens: dict[str, str]) -> None:
+    """`?format=geojson`: each unit's jurisdiction, as GeoJSON a map library (and shapely)
+    reads, served as application/geo+json; no notify target or secret."""
+    request = urllib.request.Request(
+        f"{gateway.base}/api/v1/units?format=geojson",
+        headers={"Authorization": f"Bearer {tokens['dispatcher']}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.headers["Content-Type"] == "application/geo+json; charset=utf-8"
+        doc = json.loads(answer.read())
+    assert doc["type"] == "FeatureCollection"
+    _, tree = gateway.request("GET", "/api/v1/units", token=tokens["dispatcher"])
+
+    def codes(unit: dict[str, Any]) -> list[str]:
+        return [unit["code"], *(c for kid in unit["children"] for c in codes(kid))]
+
+    assert sorted(f["id"] for f in doc["features"]) == sorted(codes(tree))
+    for feature in doc["features"]:
+        if feature["properties"]["tier"] == "special":
+            assert feature["geometry"] is None
+            continue
+        polygon = shape(feature["geometry"])
+        assert polygon.geom_type == "Polygon" and polygon.is_valid and polygon.area > 0
+    [nanba] = [f for f in doc["features"] if f["id"] == STATION]
+    assert shape(nanba["geometry"]).contains(Point(NANBA["lon"], NANBA["lat"]))
+    assert nanba["properties"] == {
+        "code": STATION, "name": "南坝派出所", "tier": "station", "parent": DISTRICT
+    }  # fmt: skip
+    assert "secret" not in json.dumps(doc) and "127.0.0.1" not in json.dumps(doc)
+    assert gateway.request("GET", "/api/v1/units?format=geojson")[0] == 401
+    for query, field in (("format=kml", "format"), ("colour=red", "colour")):
+        status, err = gateway.request("GET", f"/api/v1/units?{query}", token=tokens["dispatcher"])
+        assert status == 400 and err["error"] == "bad_query" and err["field"] == field
 
 
 def test_drill_is_marked_end_to_end(gateway: GatewayProcess, tokens: dict[str, str]) -> None:

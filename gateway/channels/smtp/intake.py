@@ -151,7 +151,7 @@ class MailIntake:
             "incident": receipt.incident,
             "receipt": receipt.receipt,
             # A path alone means nothing in a mail: without [http] public_base_url, the phone.
-            "status_url": f"{self.base_url}/api/v1/receipts/{receipt.receipt}"
+            "status_url": f"{self.base_url}/receipt/{receipt.receipt}"
             if self.base_url
             else "请拨打110，报回执号查询",
             "city": self.city,

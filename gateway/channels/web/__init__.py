@@ -1,5 +1,6 @@
-"""The web channel (网上报警): the citizen's report form and ``POST /api/v1/reports`` for
-people and other systems. On unless ``[channels.web] enabled = false``."""
+"""The web channel (网上报警): the citizen's report form, the receipt status page, and
+``POST /api/v1/reports`` for people and other systems. On unless ``[channels.web] enabled =
+false``."""
 
 from gateway.channel import Channel, ChannelRoute
 
@@ -26,5 +27,30 @@ CHANNEL = Channel(
             "POST", "/report", r"^/report$", f"{_HTTP}:submit_form", f"{_HTTP}:SUBMIT_FORM", "none"
         ),
         ChannelRoute("GET", "/", r"^/$", f"{_HTTP}:form", f"{_HTTP}:FORM_HOME", "none"),
+        ChannelRoute(
+            "GET",
+            "/report/locate.js",
+            r"^/report/locate\.js$",
+            f"{_HTTP}:locate_script",
+            f"{_HTTP}:LOCATE_SCRIPT",
+            "none",
+        ),
+        # The citizen's receipt: the lookup form (?r=…) and the status page.
+        ChannelRoute(
+            "GET",
+            "/receipt",
+            r"^/receipt$",
+            f"{_HTTP}:receipt_lookup",
+            f"{_HTTP}:RECEIPT_LOOKUP",
+            "none",
+        ),
+        ChannelRoute(
+            "GET",
+            "/receipt/{receipt}",
+            r"^/receipt/(?P<receipt>[^/]+)$",
+            f"{_HTTP}:receipt_page",
+            f"{_HTTP}:RECEIPT_PAGE",
+            "none",
+        ),
     ),
 )

@@ -5,14 +5,16 @@ operations."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from gateway import phone
 from gateway.channel import RouteCall
-from gateway.channels.web import pages
+from gateway.channels.web import locate, pages, progress
 from gateway.channels.web.service import WebChannel
 from gateway.http.openapi import (
     NO_CONTROL,
     NO_CONTROL_BUT_LINES,
+    RECEIPT_PARAMETER,
     UNAVAILABLE,
     error_response,
     link,
@@ -22,6 +24,7 @@ from gateway.http.openapi import (
 from gateway.http.resource import HTML, HttpError
 from gateway.report import InvalidReport, local_time
 from gateway.store.engine import StoreUnavailable
+from gateway.workflow import records
 
 
 async def submit_report(web: WebChannel, call: RouteCall) -> Any:
@@ -35,23 +38,61 @@ def form(web: WebChannel, call: RouteCall) -> Any:
 
 
 async def submit_form(web: WebChannel, call: RouteCall) -> Any:
+    """The form's POST: the receipt page, or the form again saying in Chinese what to fix
+    (everything this path can refuse, down to the schema's checks and a tampered token)."""
     categories = web.ctx.config.categories
     if call.too_large:
-        raise HttpError(413, "too_large", f"body over {web.ctx.config.http.max_body} bytes")
+        return 413, pages.too_large_page(categories, web.ctx.config.http.max_body), HTML
     fields = call.form()
     try:
-        report = web.report(call, pages.form_report(fields), key=fields.get("token") or None)
-    except (ValueError, HttpError) as e:
-        message = e.message if isinstance(e, HttpError) else str(e)
-        if isinstance(e, InvalidReport | HttpError) and getattr(e, "field", None):
-            message = f"{message}（{e.field}）"  # type: ignore[union-attr]
-        return 400, pages.form_page(categories, fields, message), HTML
+        doc = pages.form_report(fields, categories)
+    except ValueError as e:
+        return 400, pages.form_page(categories, fields, str(e)), HTML
+    try:
+        report = web.report(call, doc, key=fields.get("token") or None)
+    except (HttpError, InvalidReport) as e:
+        if e.field == "Idempotency-Key":  # the hidden token: a fresh form, a fresh token
+            fresh = {k: v for k, v in fields.items() if k != "token"}
+            return 400, pages.form_page(categories, fresh, "表单已失效，请重新提交"), HTML
+        return 400, pages.form_page(categories, fields, pages.form_problem(e.field)), HTML
     try:
         receipt = await web.ctx.submit(report)
     except StoreUnavailable:
         return 503, pages.unavailable_page(), HTML
     received = local_time(report.received_at, web.ctx.tz)
     return 201, pages.done_page(receipt.receipt, receipt.incident, received), HTML
+
+
+def locate_script(web: WebChannel, call: RouteCall) -> Any:
+    return 200, locate.SCRIPT.encode(), b"text/javascript; charset=utf-8"
+
+
+async def receipt_page(web: WebChannel, call: RouteCall) -> Any:
+    """GET /receipt/{receipt}: the status page of a receipt as typed (any case, O for 0,
+    I or L for 1, hyphens)."""
+    return await _status(web, unquote(call.params["receipt"]))
+
+
+async def receipt_lookup(web: WebChannel, call: RouteCall) -> Any:
+    """GET /receipt: the lookup form; with ``?r=`` (what the form sends), the status."""
+    typed = call.query.get("r")
+    if typed is None:
+        return 200, progress.lookup_page(), HTML
+    return await _status(web, typed)
+
+
+async def _status(web: WebChannel, typed: str) -> Any:
+    try:
+        stored = records.normalise_receipt(typed)
+    except records.NotAReceipt as e:
+        return 400, progress.lookup_page(typed, progress.not_a_receipt(e)), HTML
+    try:
+        status = await web.ctx.read(records.receipt_status, stored)
+    except StoreUnavailable:
+        return 503, progress.busy_page(), HTML
+    if status is None:
+        return 404, progress.not_found_page(stored), HTML
+    return 200, progress.status_page(status, web.ctx.tz), HTML
 
 
 SUBMIT_REPORT: dict[str, Any] = {
@@ -119,13 +160,11 @@ SUBMIT_REPORT: dict[str, Any] = {
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
 
-# Latitude and longitude as the form's text fields carry them (decimal degrees, in range).
-_LAT = r"^-?(?:[0-8]?[0-9](?:\.[0-9]{1,15})?|90(?:\.0{1,15})?)$"
-_LON = r"^-?(?:(?:1[0-7][0-9]|[0-9]?[0-9])(?:\.[0-9]{1,15})?|180(?:\.0{1,15})?)$"
+_BLANK = {"pattern": "^ *$"}
 
 
 def _filled(name: str) -> dict[str, Any]:
-    return {"required": [name], "properties": {name: {"minLength": 1}}}
+    return {"required": [name], "properties": {name: {"pattern": "[^ ]"}}}
 
 
 #: POST /report: the citizen form's fields (pages.py), each a string as browsers send them;
@@ -146,12 +185,14 @@ FORM_FIELDS: dict[str, Any] = {
             "allOf": [{"pattern": r"\S"}, {"pattern": NO_CONTROL_BUT_LINES}],
         },
         "address": {"type": "string", "maxLength": 500, "pattern": NO_CONTROL},
-        "lat": {"description": "WGS84 latitude, with `lon`.", "anyOf": [
-            {"const": ""}, {"type": "string", "pattern": _LAT}
-        ]},
-        "lon": {"description": "WGS84 longitude, with `lat`.", "anyOf": [
-            {"const": ""}, {"type": "string", "pattern": _LON}
-        ]},
+        "lat": {"description": "WGS84 latitude, with `lon` (the browser's geolocation "
+                "fills both; a person may type them).",
+                "type": "string", "anyOf": [_BLANK, {"pattern": pages.LAT}]},
+        "lon": {"description": "WGS84 longitude, with `lat`.",
+                "type": "string", "anyOf": [_BLANK, {"pattern": pages.LON}]},
+        "accuracy": {"description": "Metres (the geolocation's estimate): the report's "
+                     "`location.accuracy_m`; left out without `lat` and `lon`.",
+                     "type": "string", "anyOf": [_BLANK, {"pattern": pages.ACCURACY}]},
         "category": {"anyOf": [{"const": ""}, ref("ReportSubmission", "/$defs/category")]},
         "phone": {"description": "The reporter's phone number (the sender), or blank.",
                   "type": "string", "maxLength": 200,
@@ -190,7 +231,57 @@ SUBMIT_FORM: dict[str, Any] = {
     "responses": {
         "201": {"description": "Stored: the receipt page.", "content": _HTML},
         "400": {"description": "The form again, with the problem.", "content": _HTML},
-        "413": error_response("The body is too large (`too_large`)."),
+        "413": {"description": "The body is too large: the form again, empty.", "content": _HTML},
         "503": {"description": "The store is unavailable: try again.", "content": _HTML},
     },
+}
+LOCATE_SCRIPT: dict[str, Any] = {
+    "operationId": "locateScript",
+    "tags": ["web"],
+    "summary": "The form's geolocation script (使用我的位置): fills lat, lon and accuracy",
+    "security": [],
+    "responses": {
+        "200": {
+            "description": "JavaScript, no dependencies.",
+            "content": {"text/javascript": {"schema": {"type": "string"}}},
+        }
+    },
+}
+_RECEIPT_PAGE_ANSWERS: dict[str, Any] = {
+    "200": {"description": "The status (受理中, 已派警, 已到场, 已办结, …) and when each "
+            "step was reached, in the city's time; nothing personal.", "content": _HTML},
+    "400": {"description": "Nothing typed, or a character that is in no receipt (e.g. U): "
+            "the lookup form, saying so.", "content": _HTML},
+    "404": {"description": "No such receipt (未找到).", "content": _HTML},
+    "503": {"description": "The store is unavailable: try again.", "content": _HTML},
+}  # fmt: skip
+RECEIPT_PAGE: dict[str, Any] = {
+    "operationId": "receiptPage",
+    "tags": ["web", "public"],
+    "summary": "Where is my report? (报警进度, HTML)",
+    "description": "The page of GET /api/v1/receipts/{receipt} for a person.",
+    "security": [],
+    "parameters": [RECEIPT_PARAMETER],
+    "responses": _RECEIPT_PAGE_ANSWERS,
+}
+RECEIPT_LOOKUP: dict[str, Any] = {
+    "operationId": "receiptLookup",
+    "tags": ["web", "public"],
+    "summary": "Look up a receipt (查询报警进度, HTML): the form, or with `r` the status",
+    "security": [],
+    "parameters": [
+        {
+            "name": "r",
+            "in": "query",
+            "required": False,
+            "description": "The receipt as typed (spaces and hyphens ignored; any case; O for "
+            "0, I or L for 1). Without it: the lookup form.",
+            "schema": {
+                "type": "string",
+                "maxLength": 64,
+                "pattern": "^[- ]*[0-9A-TV-Za-tv-z][- 0-9A-TV-Za-tv-z]*$",
+            },
+        }
+    ],
+    "responses": _RECEIPT_PAGE_ANSWERS,
 }
