@@ -168,7 +168,7 @@ def _rows(conn: Connection, found: Sequence[Any]) -> list[Row]:
         r = by_id[d.incident_id]
         if d.status == "missed":
             r.missed = True
-        elif r.due is None:
+        if r.due is None:  # the earliest: a missed one (shown as late by so much) first
             r.due, r.due_step = d.due, d.step
     for r in by_id.values():
         r.channels.sort()
