@@ -30,6 +30,54 @@ ROLE_NAMES_ZH = {
     "system": "系统",
 }
 
+ACTION_NAMES_ZH = {
+    "accept": "受理",
+    "mark_invalid": "无效警情",
+    "merge": "合并",
+    "unmerge": "拆分",
+    "dispatch": "派警",
+    "acknowledge": "签收",
+    "arrive": "到场",
+    "feedback": "处警反馈",
+    "close": "结案",
+    "reopen": "重开",
+    "cancel": "撤销",
+    "transfer": "转警",
+    "escalate": "升级",
+    "detach": "移出报告",
+    "create": "接警",
+    "attach": "并入报告",
+    "deadline_missed": "超时",
+    "notify": "通知",
+    "call_answered": "电话接听",
+    "call_ended": "通话结束",
+    "call_abandoned": "来电放弃",
+    "call_queue_timeout": "排队超时",
+    "callback": "回拨",
+    "callback_started": "开始回拨",
+    "callback_result": "回拨结果",
+    "reply": "短信回复",
+    "reply_mail": "邮件回复",
+    "sms_reply": "短信回复",
+    "sms_sent": "短信已发",
+    "sms_delivered": "短信已送达",
+    "sms_undelivered": "短信未送达",
+    "sms_failed": "短信发送失败",
+    "sms_repeat": "重复短信",
+}
+PARAM_NAMES_ZH = {
+    "text": "短信内容",
+    "message": "回复内容",
+    "address": "收件地址（默认回复报警人）",
+    "calltaker": "接警席位（分机）",
+}
+ROUTE_REASONS_ZH = {
+    "jurisdiction": "警情位置在该单位辖区内",
+    "address": "地址含该单位辖区关键词",
+    "default": "未能按位置确定辖区，由市局指挥中心决定",
+    "category": "该类警情由此单位专办",
+}
+
 
 def to_datetime(value: Any) -> datetime | None:
     if value is None or value == "":

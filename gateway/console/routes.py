@@ -1,5 +1,5 @@
-"""The console's routes: login and logout, the queue and its live rows, the incident page,
-the officers' inbox, the map, statistics, token administration and the event stream.
+"""The console's pages: the queue and its live rows, the incident page, the officers'
+inbox, the map, statistics and the event stream (logins and tokens: `people`).
 
 Pages read through the store's readers; every action a person takes goes through the
 same workflow API as everything else (``POST /api/v1/incidents/{n}/actions``, which
@@ -8,8 +8,7 @@ takes the session cookie with its CSRF token)."""
 from __future__ import annotations
 
 import mimetypes
-import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -19,9 +18,15 @@ from twisted.internet import threads
 from twisted.web import server
 
 from gateway import auth
-from gateway.console import accounts, queue
-from gateway.console.render import render
-from gateway.console.sessions import LoginRefused, Sessions, client_address, is_secure
+from gateway.console import queue
+from gateway.console.people import PeopleRoutes
+from gateway.console.render import (
+    ACTION_NAMES_ZH,
+    PARAM_NAMES_ZH,
+    ROUTE_REASONS_ZH,
+    render,
+)
+from gateway.console.sessions import Sessions
 from gateway.console.stream import EventHub, EventStream, head
 from gateway.errors import NotFound
 from gateway.http import contract
@@ -35,60 +40,7 @@ if TYPE_CHECKING:
 
 STATIC = Path(__file__).with_name("static")
 NUMBER = r"(?P<number>\d{6}-\d{8}-\d{6})"
-LOGIN_COOKIE = b"alarmgw_login"  # the login form's CSRF token (double submit)
 SUPERVISORS = frozenset({Role.SUPERVISOR, Role.ADMIN})
-
-ACTION_NAMES_ZH = {
-    "accept": "受理",
-    "mark_invalid": "无效警情",
-    "merge": "合并",
-    "unmerge": "拆分",
-    "dispatch": "派警",
-    "acknowledge": "签收",
-    "arrive": "到场",
-    "feedback": "处警反馈",
-    "close": "结案",
-    "reopen": "重开",
-    "cancel": "撤销",
-    "transfer": "转警",
-    "escalate": "升级",
-    "detach": "移出报告",
-    "create": "接警",
-    "attach": "并入报告",
-    "deadline_missed": "超时",
-    "notify": "通知",
-    "call_answered": "电话接听",
-    "call_ended": "通话结束",
-    "call_abandoned": "来电放弃",
-    "call_queue_timeout": "排队超时",
-    "callback": "回拨",
-    "callback_started": "开始回拨",
-    "callback_result": "回拨结果",
-    "reply": "短信回复",
-    "reply_mail": "邮件回复",
-    "sms_reply": "短信回复",
-    "sms_sent": "短信已发",
-    "sms_delivered": "短信已送达",
-    "sms_undelivered": "短信未送达",
-    "sms_failed": "短信发送失败",
-    "sms_repeat": "重复短信",
-}
-PARAM_NAMES_ZH = {
-    "text": "短信内容",
-    "message": "回复内容",
-    "address": "收件地址（默认回复报警人）",
-    "calltaker": "接警席位（分机）",
-}
-ROUTE_REASONS_ZH = {
-    "jurisdiction": "警情位置在该单位辖区内",
-    "address": "地址含该单位辖区关键词",
-    "default": "未能按位置确定辖区，由市局指挥中心决定",
-    "category": "该类警情由此单位专办",
-}
-
-
-def _local(tz: ZoneInfo, when: datetime) -> str:
-    return when.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class ConsoleRoutes:
@@ -111,11 +63,8 @@ class ConsoleRoutes:
 
     def routes(self) -> list[Route]:
         sup = frozenset(str(r) for r in SUPERVISORS)
-        return [
+        return PeopleRoutes(self).routes() + [
             route("GET", r"^/console/static/(?P<path>[A-Za-z0-9_./-]+)$", self.static, "none"),
-            route("GET", r"^/console/login$", self.login_form, "none"),
-            route("POST", r"^/console/login$", self.login, "none"),
-            route("POST", r"^/console/logout$", self.logout, "page"),
             route("GET", r"^/console/?$", self.queue_page, "page"),
             route("GET", rf"^/console/rows/{NUMBER}$", self.queue_row, "page"),
             route("GET", rf"^/console/incidents/{NUMBER}$", self.incident_page, "page"),
@@ -125,14 +74,6 @@ class ConsoleRoutes:
             route("GET", r"^/console/events$", self.events, "required"),
             route("GET", r"^/console/stats$", self.stats_page, "page", sup),
             route("GET", r"^/console/stats\.csv$", self.stats_csv, "page", sup),
-            route("GET", r"^/console/tokens$", self.tokens_page, "page", frozenset({"admin"})),
-            route(
-                "POST",
-                r"^/console/tokens/(?P<token>\d+)/revoke$",
-                self.revoke_token,
-                "page",
-                frozenset({"admin"}),
-            ),
         ]
 
     # -- helpers ------------------------------------------------------------------------------
@@ -205,62 +146,6 @@ class ConsoleRoutes:
         return 200, path.read_bytes(), ctype.encode(), {"Cache-Control": "public, max-age=3600"}
 
     # -- login --------------------------------------------------------------------------------
-
-    def login_form(self, call: Call, error: str | None = None, status: int = 200) -> Any:
-        token = secrets.token_urlsafe(18)
-        nxt = call.query.get("next", "/console/")
-        status_, body, ctype = self.page(
-            call,
-            "login.html",
-            status,
-            login_csrf=token,
-            next=_safe_next(nxt),
-            error=error,
-            name=call.query.get("user", "") if error else "",
-        )
-        cookie = (
-            f"{LOGIN_COOKIE.decode()}={token}; Path=/console/login; HttpOnly; SameSite=Strict"
-            + ("; Secure" if is_secure(call.request) else "")
-        )
-        return status_, body, ctype, {"Set-Cookie": cookie}
-
-    async def login(self, call: Call) -> Any:
-        form = call.form()
-        sent = form.get("csrf", "")
-        expected = (call.request.getCookie(LOGIN_COOKIE) or b"").decode("latin-1")
-        if not sent or not expected or not secrets.compare_digest(sent, expected):
-            return self.login_form(call, "页面已过期，请重新输入后登录。", 403)
-        name, password = form.get("user", "").strip(), form.get("password", "")
-        if not name or not password:
-            return self.login_form(call, "请输入用户名和密码。", 422)
-        try:
-            cookie, _session = await self.sessions.login(
-                name, password, client_address(call.request)
-            )
-        except LoginRefused as e:
-            return self.login_form(call, e.message, e.status)
-        secure = is_secure(call.request)
-        return (
-            303,
-            b"",
-            HTML,
-            {
-                "Location": _safe_next(form.get("next", "/console/")),
-                "Set-Cookie": self.sessions.cookie(cookie, secure),
-            },
-        )
-
-    async def logout(self, call: Call) -> Any:
-        await self.sessions.logout(call.session)
-        return (
-            303,
-            b"",
-            HTML,
-            {
-                "Location": "/console/login",
-                "Set-Cookie": self.sessions.cookie("", is_secure(call.request), clear=True),
-            },
-        )
 
     # -- the queue ----------------------------------------------------------------------------
 
@@ -521,32 +406,17 @@ class ConsoleRoutes:
         )
 
     async def stats_csv(self, call: Call) -> Any:
-        from gateway.console import stats
+        from gateway.console import stats, stats_csv
 
         query = self._stats_query(call)
         result = await self.gw.db.read(stats.compute, self.gw.config, query)
         name = f"alarmgw-stats-{query.start}-{query.end}{'-drill' if query.drill else ''}.csv"
         return (
             200,
-            stats.to_csv(result).encode("utf-8"),
+            stats_csv.to_csv(result).encode("utf-8"),
             b"text/csv; charset=utf-8",
             {"Content-Disposition": f'attachment; filename="{name}"'},
         )
-
-    # -- tokens (admins) ------------------------------------------------------------------------
-
-    async def tokens_page(self, call: Call) -> Any:
-        rows = await self.gw.db.read(auth.list_tokens)
-        users = await self.gw.db.read(accounts.list_users)
-        return self.page(call, "tokens.html", nav="tokens", tokens=rows, users=users)
-
-    async def revoke_token(self, call: Call) -> Any:
-        actor = call.actor
-        assert actor is not None
-        await self.gw.db.write(auth.revoke_token, int(call.params["token"]), call.now, actor)
-        if self.api_tokens is not None:
-            self.api_tokens.clear()  # revoked here: effective at once on this node
-        return 303, b"", HTML, {"Location": "/console/tokens?revoked=" + call.params["token"]}
 
 
 _QUEUE_STATES = frozenset(
@@ -571,10 +441,3 @@ def _matches(r: queue.Row, f: queue.Filters) -> bool:
     if f.drill == "0" and r.drill or f.drill == "1" and not r.drill:
         return False
     return True
-
-
-def _safe_next(value: str) -> str:
-    """Only a path of this console after login (no open redirect)."""
-    if value.startswith("/console") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/console/"

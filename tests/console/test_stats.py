@@ -21,7 +21,8 @@ from twisted.logger import Logger, LogLevel
 
 from gateway.console import plots
 from gateway.console.render import render
-from gateway.console.stats import Query, Stats, compute, percentile, to_csv
+from gateway.console.stats import Query, Stats, compute, percentile
+from gateway.console.stats_csv import to_csv
 from gateway.report import Location
 from gateway.store.transaction import WriteContext
 from gateway.workflow import records
