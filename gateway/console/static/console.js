@@ -82,7 +82,12 @@
     var live = document.getElementById("live");
     var es = new EventSource("/console/events?since=" + encodeURIComponent(seq));
     es.onopen = function () { if (live) { live.className = "live on"; live.title = "实时连接正常"; } };
-    es.onerror = function () { if (live) { live.className = "live off"; live.title = "实时连接中断，正在重连…"; } };
+    es.onerror = function () {
+      if (live) { live.className = "live off"; live.title = "实时连接中断，正在重连…"; }
+      // A refused stream (the session ended: 401) is not retried by the browser: load the
+      // page again, which leads to the login page if that is why.
+      if (es.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 5000);
+    };
     es.addEventListener("incident", function (m) {
       var ev = JSON.parse(m.data);
       window.alarmgwLastSeq = ev.seq;
