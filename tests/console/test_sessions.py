@@ -252,3 +252,16 @@ def test_passwords_are_argon2id() -> None:
     assert verify(h, "correct-horse-1") and not verify(h, "correct-horse-2")
     assert not verify(None, "anything")
     assert time.perf_counter() > 0
+
+
+def test_a_public_route_without_the_token_treats_a_session_as_anyone(gw: GatewayProcess) -> None:
+    """POST /api/v1/reports takes a token or none: a session cookie without its CSRF token
+    (a forged cross-site post) is neither refused nor trusted — it is an anonymous report."""
+    c = ConsoleClient(gw.base)
+    c.login("disp", "correct-horse-1")
+    body = {"text": "匿名网上报警", "sender": {"kind": "web", "id": "anonymous"}}
+    answer = c.request("POST", "/api/v1/reports", body=body)
+    assert answer.status == 201, answer.text
+    forged = dict(body, drill=True)  # a drill needs a drill coordinator's token
+    answer = c.request("POST", "/api/v1/reports", body=forged)
+    assert answer.status == 403 and answer.json()["error"] != "csrf"
