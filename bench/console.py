@@ -67,7 +67,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.intake import cpu_seconds, run_load  # noqa: E402
+from bench.intake import cpu_seconds, read_body, run_load  # noqa: E402
 
 TEXT = "控制台基准：有人报警称家中被盗"
 CITY_LAT = (24.965, 25.115)  # inside the sample city's rectangle, 24.96–25.12 …
@@ -181,15 +181,7 @@ async def post(
         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload
     )
     status = await reader.readline()
-    length = 0
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    body = await reader.readexactly(length)
-    return int(status.split()[1]), body
+    return int(status.split()[1]), await read_body(reader)
 
 
 def incident_of(status: int, body: bytes) -> str | None:

@@ -50,6 +50,19 @@ def body(n: int) -> bytes:
     ).encode()
 
 
+async def read_body(reader: asyncio.StreamReader) -> bytes:
+    """The rest of an HTTP/1.1 answer after its status line: headers, then the body of its
+    Content-Length."""
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return await reader.readexactly(length)
+
+
 async def client(
     port: int, stop_at: float, start_n: int, step: int, latencies: list[float], errors: list[int]
 ) -> None:
@@ -65,14 +78,7 @@ async def client(
         t0 = time.perf_counter()
         writer.write(head + payload)
         status_line = await reader.readline()
-        length = 0
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
+        await read_body(reader)
         latencies.append(time.perf_counter() - t0)
         if not status_line.startswith(b"HTTP/1.1 201"):
             errors.append(int(status_line.split()[1]))

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, insert, select, update
 from gateway.errors import DomainError
 from gateway.store.tables import tokens
 from gateway.store.transaction import WriteContext
-from gateway.workflow.machine import Actor
+from gateway.workflow import records
+from gateway.workflow.machine import Actor, EventDraft
 from gateway.workflow.table import Role
 
 TOKEN_PREFIX = "agw_"
@@ -109,16 +110,7 @@ def revoke_token(ctx: WriteContext, token_id: int, now: datetime, by: Actor) -> 
         raise DomainError(f"no token {token_id}", "token")
     if row.revoked_at is None:
         ctx.conn.execute(update(tokens).where(tokens.c.id == token_id).values(revoked_at=now))
-        ctx.append_event(
-            incident_id=None,
-            number=None,
-            action="token_revoked",
-            actor=by.to_json(),
-            at=now,
-            from_state=None,
-            to_state=None,
-            reason=None,
-            data={"token": token_id, "user": row.user, "role": row.role},
-            drill=False,
-        )
+        data = {"token": token_id, "user": row.user, "role": row.role}
+        draft = EventDraft("token_revoked", None, None, by, data=data)
+        records.add_event(ctx, None, None, draft, now, drill=False)
     return {"id": row.id, "user": row.user, "role": row.role, "unit": row.unit}

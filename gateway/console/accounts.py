@@ -22,7 +22,8 @@ from sqlalchemy import Connection, insert, select, update
 from gateway.errors import DomainError
 from gateway.store.tables import console_sessions, users
 from gateway.store.transaction import WriteContext
-from gateway.workflow.machine import Actor
+from gateway.workflow import records
+from gateway.workflow.machine import Actor, EventDraft
 from gateway.workflow.table import Role
 
 MIN_PASSWORD = 8
@@ -95,18 +96,11 @@ def _user(row: Any) -> User:
 
 
 def audit(ctx: WriteContext, action: str, actor: Actor, now: datetime, **data: Any) -> None:
-    ctx.append_event(
-        incident_id=None,
-        number=None,
-        action=action,
-        actor=actor.to_json(),
-        at=now,
-        from_state=None,
-        to_state=None,
-        reason=None,
-        data={k: v for k, v in data.items() if v is not None},
-        drill=False,
+    """An event of the log that concerns no incident."""
+    draft = EventDraft(
+        action, None, None, actor, data={k: v for k, v in data.items() if v is not None}
     )
+    records.add_event(ctx, None, None, draft, now, drill=False)
 
 
 # -- administration (CLI and console) -----------------------------------------------------------
@@ -294,8 +288,3 @@ class Throttle:
 
     def succeeded(self, user: str) -> None:
         self._seen.pop(f"u:{user}", None)
-
-
-def audit_write(ctx: WriteContext, action: str, actor: Actor, now: datetime, **data: Any) -> None:
-    """`audit` as a write function of its own (a failed or refused login)."""
-    audit(ctx, action, actor, now, **data)

@@ -152,6 +152,16 @@ def _period(stats: Stats) -> str:
     return f"{q.start:%Y-%m-%d} 至 {q.end:%Y-%m-%d}{drill}"
 
 
+def _counts_by_time(ax: Any, title: str) -> None:
+    """The finish of the two count charts (per day, per hour): whole-number y axis, the
+    legend beside the plot, no vertical grid."""
+    ax.set_ylabel("警情数")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, borderaxespad=0)
+    ax.grid(axis="x", visible=False)
+
+
 def svg_daily(stats: Stats) -> str:
     """接警量 per day, stacked by the channel each incident came in by."""
 
@@ -172,11 +182,7 @@ def svg_daily(stats: Stats) -> str:
         ax.plot(x, [d.effective for d in stats.by_day], "k.-", label="有效警情", linewidth=1)
         step = max(1, len(stats.by_day) // 15)
         ax.set_xticks(x[::step], [f"{d.day:%m-%d}" for d in stats.by_day][::step])
-        ax.set_ylabel("警情数")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, borderaxespad=0)
-        ax.grid(axis="x", visible=False)
+        _counts_by_time(ax, title)
 
     return _render(draw, margins=Margins(right=1.3))
 
@@ -194,11 +200,7 @@ def svg_hourly(stats: Stats) -> str:
         ax.bar(hours, [h.effective for h in stats.by_hour], color="#1565c0", label="有效警情")
         ax.set_xticks(hours[::2], [f"{h:02d}时" for h in hours[::2]])
         ax.set_xlim(-0.6, 23.6)
-        ax.set_ylabel("警情数")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(title)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, borderaxespad=0)
-        ax.grid(axis="x", visible=False)
+        _counts_by_time(ax, title)
 
     return _render(draw, margins=Margins(right=1.3))
 

@@ -12,22 +12,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, or_, select
 
 from gateway.store.tables import deadlines, incidents, reports
+from gateway.workflow.correlate import distance_m
 from gateway.workflow.machine import Actor
 from gateway.workflow.table import OPEN_STATES, State
 
 QUEUE_LIMIT = 300  # rows a queue page shows (the count says how many there are)
-CHANNEL_NAMES_ZH = {
-    "phone": "电话",
-    "sms": "短信",
-    "email": "邮件",
-    "fax": "传真",
-    "web": "网页",
-    "telegram": "Telegram",
-    "dc09": "报警器",
-    "jt808": "车载",
-    "cap": "CAP",
-    "cli": "命令行",
-}
 INBOX_STATES = (State.DISPATCHED, State.ACKNOWLEDGED, State.ON_SCENE)
 
 
@@ -224,17 +213,10 @@ def merge_candidates(
         if me["sender_key"] and r["sender_key"] == me["sender_key"]:
             why = "同一报警人"
         else:
-            metres = _distance_m(me["lat"], me["lon"], r["lat"], r["lon"])
+            metres = distance_m(me["lat"], me["lon"], r["lat"], r["lon"])
             why = f"相距约 {metres:.0f} 米"
         out.append((row_, why))
     return out
-
-
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6_371_000 * 2 * math.asin(math.sqrt(a))
 
 
 def caller_history(conn: Connection, number: str, days: int = 30) -> list[Row]:

@@ -19,6 +19,31 @@ TEMPLATES = Path(__file__).with_name("templates")
 PRIORITY_NAMES_ZH = {1: "一级（红）", 2: "二级（橙）", 3: "三级（黄）", 4: "四级（蓝）"}
 PRIORITY_COLOURS = {1: "red", 2: "orange", 3: "yellow", 4: "blue"}
 TIER_NAMES_ZH = {"city": "市局", "district": "分县局", "station": "派出所"}
+# A report's channel: its full name (statistics, CSV) and the short badge of a queue row.
+CHANNEL_NAMES_ZH = {
+    "phone": "电话",
+    "sms": "短信",
+    "email": "电子邮件",
+    "fax": "传真",
+    "web": "网上报警",
+    "telegram": "Telegram",
+    "dc09": "联网报警",
+    "jt808": "车载终端",
+    "webhook": "系统接入",
+    "": "未知",
+}
+CHANNEL_BADGES_ZH = {
+    "phone": "电话",
+    "sms": "短信",
+    "email": "邮件",
+    "fax": "传真",
+    "web": "网页",
+    "telegram": "Telegram",
+    "dc09": "报警器",
+    "jt808": "车载",
+    "cap": "CAP",
+    "cli": "命令行",
+}
 ROLE_NAMES_ZH = {
     "calltaker": "接警员",
     "dispatcher": "调度员",

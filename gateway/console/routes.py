@@ -22,6 +22,7 @@ from gateway.console import queue
 from gateway.console.people import PeopleRoutes
 from gateway.console.render import (
     ACTION_NAMES_ZH,
+    CHANNEL_BADGES_ZH,
     PARAM_NAMES_ZH,
     ROUTE_REASONS_ZH,
     render,
@@ -33,7 +34,7 @@ from gateway.http import contract
 from gateway.http.resource import HTML, Call, HttpError, Route, route
 from gateway.workflow.routing import route as route_incident
 from gateway.workflow.service import may_see
-from gateway.workflow.table import TRANSITIONS, Role, State, allowed_actions
+from gateway.workflow.table import OPEN_STATES, TRANSITIONS, Role, State, allowed_actions
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -56,7 +57,7 @@ class ConsoleRoutes:
         self.categories = {code: c.name for code, c in gw.config.categories.items()}
         self.channel_actions = contract.channel_actions(gw.config.enabled_channels)
         self.channels = {
-            code: queue.CHANNEL_NAMES_ZH.get(code, code)
+            code: CHANNEL_BADGES_ZH.get(code, code)
             for c in gw.config.enabled_channels
             for code in (c.report_channel, *c.also_files_under)
         }
@@ -100,7 +101,7 @@ class ConsoleRoutes:
             csrf=live.csrf if live is not None else "",
             city=self.gw.config.city,
             unit_name=self.unit_name,
-            channel_name=lambda c: self.channels.get(c, queue.CHANNEL_NAMES_ZH.get(c, c)),
+            channel_name=lambda c: self.channels.get(c, CHANNEL_BADGES_ZH.get(c, c)),
             category_name=lambda c: self.categories.get(c, c or "未分类"),
             action_name=lambda a: ACTION_NAMES_ZH.get(a, a),
             **context,
@@ -171,7 +172,7 @@ class ConsoleRoutes:
             limit=queue.QUEUE_LIMIT,
             seq=seq,
             filters=f,
-            states=[(str(s), s) for s in State if s in _QUEUE_STATES],
+            states=[(str(s), s) for s in State if s in OPEN_STATES],
             units=[(u.code, u.name) for u in self.org.units() if self.org.covers(scope, u.code)],
             categories=self.categories,
             channels=self.channels,
@@ -186,7 +187,7 @@ class ConsoleRoutes:
         found = await self.gw.db.read(queue.row, call.params["number"])
         if (
             found is None
-            or found.state not in _QUEUE_STATES
+            or found.state not in OPEN_STATES
             or not may_see(actor, found.unit, self.org)
             or not _matches(found, f)
         ):
@@ -417,18 +418,6 @@ class ConsoleRoutes:
             b"text/csv; charset=utf-8",
             {"Content-Disposition": f'attachment; filename="{name}"'},
         )
-
-
-_QUEUE_STATES = frozenset(
-    {
-        State.RECEIVED,
-        State.ACCEPTED,
-        State.DISPATCHED,
-        State.ACKNOWLEDGED,
-        State.ON_SCENE,
-        State.HANDLED,
-    }
-)
 
 
 def _matches(r: queue.Row, f: queue.Filters) -> bool:

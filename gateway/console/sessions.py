@@ -145,7 +145,7 @@ class Sessions:
         if wait > 0:
             await self.db.write(
                 functools.partial(
-                    accounts.audit_write, user=name[:64], address=address, reason="throttled"
+                    accounts.audit, user=name[:64], address=address, reason="throttled"
                 ),
                 "login_refused",
                 who,
@@ -160,9 +160,7 @@ class Sessions:
             self.throttle.failed(name, address, now_s)
             reason = "unknown_user" if user is None else "disabled" if good else "wrong_password"
             await self.db.write(
-                functools.partial(
-                    accounts.audit_write, user=name[:64], address=address, reason=reason
-                ),
+                functools.partial(accounts.audit, user=name[:64], address=address, reason=reason),
                 "login_failed",
                 who,
                 now,

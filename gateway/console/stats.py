@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, String, Text, and_, func, select, type_coerce
 
+from gateway.console.render import CHANNEL_NAMES_ZH
 from gateway.store.tables import events, incidents, reports
 from gateway.workflow.machine import DEFAULT_PRIORITY
 from gateway.workflow.table import FORWARD, State
@@ -42,19 +43,6 @@ from gateway.workflow.table import FORWARD, State
 MAX_DAYS = 367  # a year, both ends included (2025-01-01 … 2026-01-01)
 NOT_EFFECTIVE = frozenset({State.INVALID, State.CANCELLED, State.MERGED})  # 有效警情: the rest
 UNFINISHED_STATES: tuple[State, ...] = FORWARD[:-1]  # received … handled, not yet closed
-
-CHANNEL_NAMES_ZH = {
-    "phone": "电话",
-    "sms": "短信",
-    "email": "电子邮件",
-    "fax": "传真",
-    "web": "网上报警",
-    "telegram": "Telegram",
-    "dc09": "联网报警",
-    "jt808": "车载终端",
-    "webhook": "系统接入",
-    "": "未知",
-}
 
 
 def channel_zh(code: str) -> str:
