@@ -86,6 +86,10 @@
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape") {
       document.querySelectorAll(".actions details[open]").forEach(function (x) { x.open = false; });
+      // The field that had the focus is hidden now: let go of it at once, or the next
+      // shortcut (q, a …) goes to it until the browser moves the focus on its own.
+      var active = document.activeElement;
+      if (active && active.closest(".actions")) active.blur();
       return;
     }
     if (window.alarmgw.typing(e) || e.ctrlKey || e.metaKey || e.altKey) return;
