@@ -19,5 +19,13 @@ class NotFound(DomainError):
     kind = "not_found"
 
 
+class NothingToJoin(DomainError):
+    """A follow-up report (`Report.follow_up`: an alarm panel's restoral) found no open
+    incident to join: nothing was stored. Not the sender's fault: its channel answers as for
+    a stored report and keeps the signal in its own records."""
+
+    kind = "nothing_to_join"
+
+
 class ChannelUnavailable(Exception):
     """A channel's peer (Asterisk, an SMSC, …) cannot be reached just now: temporary."""

@@ -6,7 +6,9 @@ same receipt and stores nothing. Errors are typed so that each channel can answe
 sender correctly:
 
 - `gateway.report.InvalidReport` (a `DomainError`): permanent — the report is wrong;
-- `gateway.store.engine.StoreUnavailable`: temporary — nothing was stored, try again.
+- `gateway.store.engine.StoreUnavailable`: temporary — nothing was stored, try again;
+- `gateway.errors.NothingToJoin`: a follow-up report (a panel's restoral) found no open
+  incident to join, and nothing was stored.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from gateway.channel import resolve
+from gateway.errors import NothingToJoin
 from gateway.report import InvalidReport, Receipt, Report
 from gateway.store.db import Database
 from gateway.store.prepared import Prepared
@@ -178,6 +181,10 @@ class Intake:
                 row["drill"],
             )
             stored = Receipt(receipt, row["number"], row["state"], duplicate=False, attached=True)
+        elif report.follow_up:
+            raise NothingToJoin(
+                f"no open incident of alarm {correlate.alarm_key(report)} to join", "follow_up"
+            )
         else:
             stored = self._open_incident(ctx, report, now)
         if hook is not None:

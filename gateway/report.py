@@ -78,11 +78,19 @@ class Report:
     drill: bool = False
     category: str | None = None
     alarm: AlarmRef | None = None
+    priority: int | None = None  # what the channel knows for sure (a hold-up alarm: 1)
+    follow_up: bool = False  # only joins an open incident (a panel's restoral), never opens one
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.received_at.tzinfo is None:
             raise InvalidReport("received_at", "must carry a time zone (stored in UTC)")
+        if self.priority is not None and (
+            isinstance(self.priority, bool) or self.priority not in (1, 2, 3, 4)
+        ):
+            raise InvalidReport("priority", f"must be 1, 2, 3 or 4 (got {self.priority!r})")
+        if self.follow_up and self.alarm is None:
+            raise InvalidReport("follow_up", "a follow-up names the alarm it follows (alarm)")
 
     # -- JSON ---------------------------------------------------------------
 
@@ -125,6 +133,10 @@ class Report:
             out["category"] = self.category
         if self.alarm is not None:
             out["alarm"] = _drop_none({"account": self.alarm.account, "zone": self.alarm.zone})
+        if self.priority is not None:
+            out["priority"] = self.priority
+        if self.follow_up:
+            out["follow_up"] = True
         if self.extra:
             out["extra"] = self.extra
         return out
@@ -171,6 +183,8 @@ class Report:
             drill=bool(doc.get("drill", False)),
             category=doc.get("category"),
             alarm=AlarmRef(alarm["account"], alarm.get("zone")) if alarm else None,
+            priority=None if doc.get("priority") is None else int(doc["priority"]),
+            follow_up=bool(doc.get("follow_up", False)),
             extra=doc.get("extra") or {},
         )
 

@@ -41,7 +41,13 @@ from gateway.workflow.table import Role
 
 log = Logger()
 
-STATUS_OF_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
+STATUS_OF_KIND = {
+    "invalid": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "forbidden": 403,
+    "nothing_to_join": 409,
+}
 JSON = b"application/json; charset=utf-8"
 HTML = b"text/html; charset=utf-8"
 # No request needs more; deeper documents only make trouble for every encoder downstream.

@@ -36,7 +36,7 @@ from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gateway.errors import DomainError
+from gateway.errors import DomainError, NotFound, NothingToJoin
 from gateway.report import InvalidReport, Receipt, Report
 from gateway.store.engine import StoreUnavailable
 
@@ -114,7 +114,7 @@ def _error(e: BaseException) -> dict[str, Any]:
     if isinstance(e, InvalidReport):
         return {"error": "invalid", "field": e.field, "message": e.problem}
     if isinstance(e, DomainError):
-        return {"error": "domain", "message": e.message}
+        return {"error": "domain", "kind": e.kind, "message": e.message, "field": e.field}
     import traceback
 
     traceback.print_exception(e, file=sys.stderr)
@@ -122,6 +122,11 @@ def _error(e: BaseException) -> dict[str, Any]:
 
 
 # -- the parent --------------------------------------------------------------------------------
+
+# A refusal crosses the pipe as its kind and comes out as the same class.
+DOMAIN_ERRORS: dict[str, type[DomainError]] = {
+    c.kind: c for c in (DomainError, NotFound, NothingToJoin)
+}
 
 
 class _ChildProtocol(protocol.ProcessProtocol):
@@ -215,7 +220,8 @@ class IntakeWorker(service.Service):
         elif msg["error"] == "invalid":
             d.errback(InvalidReport(msg.get("field") or "report", msg["message"]))
         elif msg["error"] == "domain":
-            d.errback(DomainError(msg["message"]))
+            kind = DOMAIN_ERRORS.get(msg.get("kind", ""), DomainError)
+            d.errback(kind(msg["message"], msg.get("field")))
         else:
             d.errback(RuntimeError(f"intake worker: {msg['message']}"))
 

@@ -2,7 +2,9 @@
 
 Three rules, in order, each with its window from `[correlation]`:
 1. the same sender (phone, e-mail, account, terminal) reported within `sender_window`;
-2. the same alarm account and zone within `alarm_window`;
+2. the same alarm account and zone within `alarm_window` (any age for a follow-up report,
+   a panel's restoral: it belongs to the alarm it restores for as long as that is open, and
+   only to that: a follow-up skips the other two rules);
 3. a point within `place_radius_m` and `place_window` with the same category.
 Drills only ever match drills. No match: the report opens a new incident.
 """
@@ -98,7 +100,7 @@ _BY_PLACE = Prepared(
 
 def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Match | None:
     drill = report.drill
-    if report.sender.kind in CORRELATED_SENDERS:
+    if report.sender.kind in CORRELATED_SENDERS and not report.follow_up:
         since = now - timedelta(seconds=cfg.sender_window)
         row = _BY_SENDER.execute(
             conn, {"key": sender_key(report), "since": since, "drill": drill}
@@ -107,11 +109,14 @@ def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Mat
             return Match(row[0], "sender")
     key = alarm_key(report)
     if key is not None:
-        since = now - timedelta(seconds=cfg.alarm_window)
+        window = cfg.alarm_window if not report.follow_up else 100 * 365 * 86400
+        since = now - timedelta(seconds=window)
         row = _BY_ALARM.execute(conn, {"key": key, "since": since, "drill": drill}).fetchone()
         if row is not None:
             return Match(row[0], "alarm")
     loc = report.location
+    if report.follow_up:
+        return None
     if report.category and loc is not None and loc.lat is not None and loc.lon is not None:
         lat, lon = loc.lat, loc.lon
         since = now - timedelta(seconds=cfg.place_window)

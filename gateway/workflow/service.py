@@ -339,7 +339,9 @@ def open_incident(
     conn = ctx.conn
     loc = report.location
     category = report.category
-    priority = config.categories[category].priority if category in config.categories else None
+    priority = report.priority
+    if priority is None and category in config.categories:
+        priority = config.categories[category].priority
     suggestion = route(
         config.org,
         config.categories,

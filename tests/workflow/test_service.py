@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select, text
 
-from gateway.errors import DomainError, NotFound
-from gateway.report import AlarmRef, Location
+from gateway.errors import DomainError, NotFound, NothingToJoin
+from gateway.report import AlarmRef, InvalidReport, Location
 from gateway.store import audit
 from gateway.store.tables import deliveries, reports
 from gateway.workflow.machine import Forbidden, NotAllowedInState
@@ -90,6 +90,31 @@ def test_correlation_alarm_account_and_zone(h: Harness) -> None:
     )
     assert b.attached and b.incident == a.incident
     assert not c.attached
+
+
+def test_restoral_joins_its_open_alarm_however_old_and_never_opens_one(h: Harness) -> None:
+    """A panel's restoral (`follow_up`) attaches to the open incident of its account and
+    zone even after the alarm window; with none open it stores nothing (NothingToJoin)."""
+    panel = h.report().sender.__class__("account", "5678")
+    alarm = h.submit(h.report(sender=panel, alarm=AlarmRef("5678", "2"), priority=1))
+    assert incident(h, alarm.incident)["priority"] == 1  # the report's, not criminal's 2
+    h.advance(h.config.correlation.alarm_window + h.config.correlation.sender_window + 60)
+    restoral = h.submit(
+        h.report(sender=panel, alarm=AlarmRef("5678", "2"), follow_up=True, text="BR")
+    )
+    assert restoral.attached and restoral.incident == alarm.incident
+    before = h.read(lambda c: c.execute(select(reports.c.id)).all())
+    with pytest.raises(NothingToJoin):
+        h.submit(h.report(sender=panel, alarm=AlarmRef("5678", "9"), follow_up=True))
+    assert h.read(lambda c: c.execute(select(reports.c.id)).all()) == before
+
+
+def test_report_priority_must_be_one_to_four(h: Harness) -> None:
+    for bad in (0, 5, True):
+        with pytest.raises(InvalidReport, match="priority"):
+            h.report(priority=bad)
+    with pytest.raises(InvalidReport, match="follow_up"):
+        h.report(follow_up=True)
 
 
 def test_correlation_place_and_category(h: Harness) -> None:
