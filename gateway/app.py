@@ -32,6 +32,7 @@ from gateway.console.stream import EventHub
 from gateway.http.incidents import CoreRoutes
 from gateway.http.resource import ApiResource, Route, route
 from gateway.http.site import WebService, make_site
+from gateway.http.targets import TargetRoutes
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.notify.outbox import Outbox
@@ -353,7 +354,9 @@ def build(
     hub.setServiceParent(top)
     console = ConsoleRoutes(gw, hub)
     # The channels' first: the busiest route is the web channel's POST /api/v1/reports.
-    routes = gw.channel_routes() + CoreRoutes(gw).routes() + console.routes()
+    routes = (
+        gw.channel_routes() + CoreRoutes(gw).routes() + TargetRoutes(gw).routes() + console.routes()
+    )
     api = ApiResource(db, clock, config.http.max_body, routes)
     api.sessions = console.sessions
     api.error_page = console.error_page

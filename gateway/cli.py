@@ -4,6 +4,7 @@
     alarmgw db upgrade | incidents list|show | report | audit verify
     alarmgw config check FILE | config sample | token create --user U --role R [--unit C]
     alarmgw token list | token revoke ID | user create|disable|password|list …
+    alarmgw targets import FILE.csv | targets list | vehicles import FILE.csv | vehicles list
 
 Everything but `run` works on the store directly (no reactor): each command is one
 transaction, safe beside a running gateway (SQLite WAL; PostgreSQL row locks).
@@ -145,6 +146,31 @@ def parser() -> argparse.ArgumentParser:
     uls = usr.add_parser("list", help="list console users")
     store_args(uls)
     uls.set_defaults(func=_console("user_list"))
+
+    # The registry of targets (gateway.targets): premises with alarm panels, and vehicles.
+    for command, what, helptext in (
+        ("targets", "premises", "fixed targets (固定目标): premises with alarm panels"),
+        ("vehicles", "vehicles", "mobile targets (移动目标): vehicles with JT/T 808 terminals"),
+    ):
+        group = sub.add_parser(command, help=helptext).add_subparsers(metavar="ACTION")
+        imp = group.add_parser(
+            "import",
+            help=f"add or update {what} from a CSV file (UTF-8 or GB18030); every row is "
+            "checked first, and any problem imports nothing",
+        )
+        store_args(imp)
+        imp.add_argument("file", help="CSV with a header row (see README: Targets registry)")
+        imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+        imp.set_defaults(func=_targets(f"{what}_import"))
+        lst = group.add_parser("list", help=f"list {what}, by id")
+        store_args(lst)
+        lst.add_argument("--unit", help="only this unit and the units below it")
+        lst.add_argument("--limit", type=int, default=50)
+        if what == "premises":
+            lst.add_argument("--account", help="only this alarm account")
+        else:
+            lst.add_argument("--terminal", help="only this terminal")
+        lst.set_defaults(func=_targets(f"{what}_list"))
     return p
 
 
@@ -157,6 +183,18 @@ def _console(name: str) -> Any:
         config, db = _open(args)
         print(getattr(admin, name)(config, db, args))
         return 0
+
+    return run
+
+
+def _targets(name: str) -> Any:
+    """A `gateway.targets.admin` command, imported when run; it gives the exit status."""
+
+    def run(args: argparse.Namespace) -> int:
+        from gateway.targets import admin
+
+        config, db = _open(args)
+        return int(getattr(admin, name)(config, db, args))
 
     return run
 

@@ -800,6 +800,8 @@ def test_openapi_paths() -> None:
         "/receipt/{receipt}", "/api/v1/calltakers/{calltaker}/current",
         "/api/v1/incidents/{number}/files/{sha256}",
         "/api/v1/incidents/{number}/recordings/{linkedid}",
+        "/api/v1/targets/premises", "/api/v1/targets/premises/{id}",
+        "/api/v1/targets/vehicles", "/api/v1/targets/vehicles/{terminal}",
     }  # fmt: skip
     post = paths["/api/v1/reports"]["post"]
     assert set(post["responses"]) == {"201", "400", "401", "403", "413", "415", "422", "503"}

@@ -537,6 +537,10 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
     )
     schemas.update(_core_components())
     paths = _with_links(_paths(channels, units))
+    from gateway.http import targets_openapi as targets  # imports this module: not at the top
+
+    schemas.update(targets.openapi_components(units))
+    paths.update(targets.openapi_paths(units))
     for channel in channels:
         if channel.openapi_components:
             schemas.update(resolve(channel.openapi_components))
@@ -557,6 +561,7 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
             {"name": "public", "description": "What a reporter may look up."},
             {"name": "incidents", "description": "The incident workflow (bearer token)."},
             {"name": "org", "description": "The org tree (bearer token)."},
+            targets.TAG,
             {"name": "ops", "description": "Health, metrics and this document."},
         ],
         "security": [{"bearer": []}],

@@ -4,7 +4,8 @@ not collect this file).
 
 Bearer tokens (made by the test with `alarmgw token create`, passed in the environment):
 report submission gets an admin token, the one role that may use every field of the
-submission schema (`channel`, `received_at`, `drill`); every other operation whose
+submission schema (`channel`, `received_at`, `drill`), and so do the registry of targets'
+operations (tag `targets`), whose writes only an admin may make; every other operation whose
 `security` asks for the bearer scheme gets a supervisor's; public operations get none.
 
 Why not schemathesis's configuration alone: `[auth.openapi.bearer]` has one token for the
@@ -38,7 +39,11 @@ def _set_bearer(case: schemathesis.Case, token: str) -> None:
     case.headers["Authorization"] = f"Bearer {token}"
 
 
-@schemathesis.auth(refresh_interval=None, retry_on=[]).apply_to(operation_id="submitReport")
+@(
+    schemathesis.auth(refresh_interval=None, retry_on=[])
+    .apply_to(operation_id="submitReport")
+    .apply_to(tag="targets")
+)
 class AdminToken:
     def get(self, case: schemathesis.Case, context: schemathesis.AuthContext) -> str:
         return os.environ[ADMIN_TOKEN]
@@ -47,7 +52,11 @@ class AdminToken:
         _set_bearer(case, data)
 
 
-@schemathesis.auth(refresh_interval=None, retry_on=[]).skip_for(operation_id="submitReport")
+@(
+    schemathesis.auth(refresh_interval=None, retry_on=[])
+    .skip_for(operation_id="submitReport")
+    .skip_for(tag="targets")
+)
 class SupervisorToken:
     def get(self, case: schemathesis.Case, context: schemathesis.AuthContext) -> str | None:
         return os.environ[SUPERVISOR_TOKEN] if _asks_for_bearer(context.operation) else None

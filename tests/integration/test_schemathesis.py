@@ -18,9 +18,10 @@ CLI's own report (the text, and JUnit and NDJSON files) is kept in the test's te
 directory, whose path the failures name.
 
 Auth (schemathesis_hooks.py beside this file): report submission uses an admin token, the
-one role that may use every field of the submission schema (channel, received_at, drill);
-the other operations that ask for the bearer scheme use a supervisor's (admin takes no
-workflow actions); public ones none.
+one role that may use every field of the submission schema (channel, received_at, drill),
+and so does the registry of targets (only an admin writes it); the other operations that
+ask for the bearer scheme use a supervisor's (admin takes no workflow actions); public ones
+none.
 """
 
 from __future__ import annotations

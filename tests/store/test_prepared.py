@@ -43,6 +43,7 @@ MODULES = (
     "gateway.workflow.service",
     "gateway.channels.smpp.store",
     "gateway.channels.smtp.store",
+    "gateway.targets.registry",
 )
 
 # One value per column type of the tables; each goes through its type's processor.

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import gateway.targets.tables  # noqa: F401 - the core's tables declared outside store/
 from gateway.store.tables import metadata
 
 engine = context.config.attributes["engine"]

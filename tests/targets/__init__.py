@@ -1,0 +1,1 @@
+"""The registry of targets (gateway/targets/, gateway/http/targets.py)."""
