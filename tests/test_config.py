@@ -52,6 +52,8 @@ def test_sample_loads_and_is_marked_as_sample() -> None:
         "ami": {"enabled": False},
         "smpp": {"enabled": False},
         "smtp": {"enabled": False},
+        "dc09": {"enabled": False},
+        "jt808": {"enabled": False},
     }
     assert config.webhook.max_attempts == 8 and config.webhook.backoff_max == 300
     assert config.correlation.place_radius_m == 200 and config.correlation.place_window == 900
@@ -104,7 +106,10 @@ def test_unknown_channel_is_refused(tmp_path: Path) -> None:
     text = edited("[channels.web]", "[channels.telegram]\nenabled = false\n\n[channels.web]")
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, text))
-    assert "channels.telegram: unknown channel (installed: ami, smpp, smtp, web)" in str(e.value)
+    assert (
+        "channels.telegram: unknown channel (installed: ami, dc09, jt808, smpp, smtp, web)"
+        in str(e.value)
+    )
 
 
 def test_jurisdiction_from_geojson_file(tmp_path: Path) -> None:

@@ -141,6 +141,8 @@ def environment(timezone: str) -> jinja2.Environment:
         priority_colour=lambda p: PRIORITY_COLOURS.get(p, "none"),
         tier_zh=lambda t: TIER_NAMES_ZH.get(t, t),
         role_zh=lambda r: ROLE_NAMES_ZH.get(str(r), str(r)),
+        # A vehicle's track for Leaflet: [[lat, lon], …] (jt808's `track` view).
+        latlngs=lambda points: [[p["lat"], p["lon"]] for p in points],
     )
     env.globals["timezone"] = timezone
     return env

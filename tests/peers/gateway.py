@@ -36,6 +36,7 @@ class GatewayProcess:
         self.env = {**os.environ, **(env or {})}
         self.port = free_port()
         self.smtp_port = 0  # the SMTP channel's, for a gateway made by `smtp_gateway`
+        self.channel_ports: list[int] = []  # more TCP ports start() waits for
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "gateway.log"
 
@@ -87,7 +88,8 @@ class GatewayProcess:
             try:
                 status, _ = self.request("GET", "/healthz", timeout=1)
                 # The channels start after the HTTP listener: the SMTP one must listen too.
-                if status == 200 and (not self.smtp_port or _listening(self.smtp_port)):
+                ports = [self.smtp_port] if self.smtp_port else []
+                if status == 200 and all(_listening(p) for p in ports + self.channel_ports):
                     return
             except OSError:
                 pass
@@ -284,6 +286,30 @@ def smtp_gateway(
     config.write_text(text, encoding="utf-8")
     gw = GatewayProcess(tmp / "data", config)
     gw.smtp_port = port
+    return gw
+
+
+def channel_gateway(
+    tmp: Path, code: str, settings: str = "", *, busy_timeout_ms: int | None = None
+) -> GatewayProcess:
+    """A gateway (not started) of the sample city with channel `code` enabled on a free
+    port (`channel_ports[0]`, TCP and for dc09 the same UDP port) and `settings` added to
+    its section (tables of it such as [channels.dc09.codes.BA] last)."""
+    from gateway.config import sample_text
+
+    port = free_port()
+    text = sample_text()
+    old = f"[channels.{code}]\nenabled = false\n"
+    assert old in text, f"the sample city's [channels.{code}] section changed"
+    text = text.replace(
+        old, f'[channels.{code}]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n{settings}'
+    )
+    if busy_timeout_ms is not None:
+        text = text.replace("[storage]\n", f"[storage]\nbusy_timeout_ms = {busy_timeout_ms}\n")
+    config = tmp / "city.toml"
+    config.write_text(text, encoding="utf-8")
+    gw = GatewayProcess(tmp / "data", config)
+    gw.channel_ports.append(port)
     return gw
 
 

@@ -30,6 +30,7 @@ from gateway.channels.smpp.inbox import Inbox
 from gateway.channels.smpp.metrics import SmsMetrics
 from gateway.channels.smpp.sender import Sender
 from gateway.channels.smpp.settings import SmppSettings
+from gateway.service import InFlight, every
 
 log = Logger()
 
@@ -48,7 +49,7 @@ class SmppChannel(Service):
         self.inbox = Inbox(self)
         self.duty = DutyNotices(self)
         self.stopping = False
-        self._inflight: set[defer.Deferred[Any]] = set()
+        self.inflight = InFlight(ctx.clock, "SMPP")
         self._loops: list[task.LoopingCall] = []
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -61,12 +62,7 @@ class SmppChannel(Service):
         for b in self.binds:
             b.start()
         for fn, interval in ((self.inbox.expire, 1.0), (self.sender.send_due, self.poll_interval)):
-            loop = task.LoopingCall(fn)
-            loop.clock = self.clock
-            loop.start(interval, now=False).addErrback(
-                lambda f: log.failure("SMPP: loop failed", f)
-            )
-            self._loops.append(loop)
+            self._loops.append(every(self.clock, interval, fn, "SMPP"))
         self._unsubscribe = self.ctx.on_action(self.sender.after_action)
 
     @defer.inlineCallbacks
@@ -78,15 +74,7 @@ class SmppChannel(Service):
         for loop in self._loops:
             if loop.running:
                 loop.stop()
-        if self._inflight:  # answers after commit still on their way go out first
-            waiting = defer.DeferredList(list(self._inflight), consumeErrors=True)
-            timeout = self.clock.callLater(10, waiting.cancel)
-            try:
-                yield waiting
-            except defer.CancelledError:
-                pass
-            if timeout.active():
-                timeout.cancel()
+        yield self.inflight.drain()  # answers after commit still on their way go out first
         yield defer.DeferredList([b.stop() for b in self.binds], consumeErrors=True)
 
     def now(self) -> datetime:
@@ -94,16 +82,7 @@ class SmppChannel(Service):
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> defer.Deferred[Any]:
         """Run `coro` (it awaits Deferreds); a stop waits for it (bounded)."""
-        d = defer.ensureDeferred(coro)
-        self._inflight.add(d)
-
-        def done(result: Any) -> Any:
-            self._inflight.discard(d)
-            return result
-
-        d.addBoth(done)
-        d.addErrback(lambda f: log.failure("SMPP: task failed", f))
-        return d
+        return self.inflight.spawn(coro)
 
     # -- what the binds tell (esme.Handler), on the reactor thread ------------------------------
 

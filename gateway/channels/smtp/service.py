@@ -47,6 +47,7 @@ from gateway.channels.smtp.spool import Spool
 from gateway.errors import DomainError
 from gateway.reactor import event_loop
 from gateway.report import Receipt
+from gateway.service import InFlight, every
 from gateway.store.engine import StoreUnavailable
 
 log = Logger()
@@ -70,7 +71,7 @@ class SmtpChannel(Service):
         self.server: asyncio.AbstractServer | None = None
         self.port: int | None = None  # the port listened on (settings.port 0: any free one)
         self.stopping = False
-        self._inflight: set[defer.Deferred[Any]] = set()
+        self.inflight = InFlight(ctx.clock, "SMTP")
         self._loops: list[task.LoopingCall] = []
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -116,12 +117,7 @@ class SmtpChannel(Service):
             (self.mailer.poll, self.poll_interval),
             (self.limiter.forget_idle, 60.0),
         ):
-            loop_call = task.LoopingCall(fn)
-            loop_call.clock = self.clock
-            loop_call.start(interval, now=False).addErrback(
-                lambda f: log.failure("SMTP: loop failed", f)
-            )
-            self._loops.append(loop_call)
+            self._loops.append(every(self.clock, interval, fn, "SMTP"))
         self._unsubscribe = self.ctx.on_action(self.mailer.after_action)
 
     @defer.inlineCallbacks
@@ -135,15 +131,7 @@ class SmtpChannel(Service):
                 loop_call.stop()
         if self.server is not None:
             self.server.close()  # no new clients; a message in DATA finishes below
-        if self._inflight:  # commits in flight are answered first (bounded)
-            waiting = defer.DeferredList(list(self._inflight), consumeErrors=True)
-            timeout = self.clock.callLater(10, waiting.cancel)
-            try:
-                yield waiting
-            except defer.CancelledError:
-                pass
-            if timeout.active():
-                timeout.cancel()
+        yield self.inflight.drain()  # commits in flight are answered first (bounded)
         yield self.fax.stop()
 
     def now(self) -> datetime:
@@ -151,19 +139,11 @@ class SmtpChannel(Service):
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> defer.Deferred[Any]:
         """Run `coro` (it awaits Deferreds); a stop waits for it (bounded)."""
-        d = self.track(defer.ensureDeferred(coro))
-        d.addErrback(lambda f: log.failure("SMTP: task failed", f))
-        return d
+        return self.inflight.spawn(coro)
 
     def track(self, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
         """A stop waits for `d` (bounded)."""
-        self._inflight.add(d)
-
-        def done(result: Any) -> Any:
-            self._inflight.discard(d)
-            return result
-
-        return d.addBoth(done)
+        return self.inflight.track(d)
 
     # -- a message (DATA) ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@
   var STATE_ZH = { received: "接警", accepted: "受理", dispatched: "派警", acknowledged: "签收", on_scene: "到场", handled: "处警反馈" };
   var single = el.dataset.lat !== undefined && el.dataset.lat !== "" ? [Number(el.dataset.lat), Number(el.dataset.lon)] : null;
   var layer = null;
+  var track = el.dataset.track ? JSON.parse(el.dataset.track) : [];
 
   function draw(doc) {
     if (layer) layer.remove();
@@ -43,6 +44,13 @@
     layer.addTo(map);
     if (single) {
       L.circleMarker(single, { radius: 10, color: "#000", weight: 3, fillColor: "#c62828", fillOpacity: 1 }).addTo(map);
+    }
+    // A vehicle's emergency: its track while the incident is open, the latest point ringed.
+    if (track.length) {
+      var line = L.polyline(track, { color: "#c62828", weight: 3, dashArray: "6 4" }).addTo(map);
+      L.circleMarker(track[track.length - 1], { radius: 7, color: "#c62828", weight: 3, fillColor: "#fff", fillOpacity: 1 })
+        .bindTooltip("车辆最新位置").addTo(map);
+      map.fitBounds(line.getBounds().extend(single || track[0]), { padding: [20, 20], maxZoom: 16 });
     }
   }
 
