@@ -523,7 +523,9 @@ class Position:
     altitude_m: int
     speed_kmh: float
     heading: int
-    time: datetime  # aware, UTC
+    # Aware UTC; None when the terminal's clock gave no valid BCD time (a terminal whose
+    # clock was never set still has an emergency button: its alarm is not refused for it).
+    time: datetime | None
     extras: dict[int, bytes]  # additional items as sent: id → value
     mileage_km: float | None = None  # 0x01
     fuel_l: float | None = None  # 0x02
@@ -556,7 +558,7 @@ class Position:
 _BASE = struct.Struct(">IIIIhHH6s")  # alarm status lat lon altitude speed heading time
 
 
-def _time(bcd: bytes) -> datetime:
+def _time(bcd: bytes) -> datetime | None:
     digits = bcd.hex()
     try:
         if not digits.isdigit():
@@ -571,7 +573,7 @@ def _time(bcd: bytes) -> datetime:
             tzinfo=CHINA_TIME,
         )
     except ValueError:
-        raise FrameError("format", f"position: time {digits} is not a BCD YYMMDDhhmmss") from None
+        return None  # not a BCD YYMMDDhhmmss
     return local.astimezone(UTC)
 
 

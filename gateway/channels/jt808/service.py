@@ -165,7 +165,7 @@ class Jt808Channel(Service):
             lon=pos.lon,
             speed_kmh=pos.speed_kmh,
             heading=pos.heading,
-            fix_at=pos.time,
+            fix_at=pos.time or now,
             seen_at=now,
             alarm_flags=pos.alarm,
         )
@@ -183,7 +183,7 @@ class Jt808Channel(Service):
             {
                 "incident_id": incident_id,
                 "terminal": terminal,
-                "fix_at": pos.time,
+                "fix_at": pos.time or now,
                 "lat": pos.lat,
                 "lon": pos.lon,
                 "speed_kmh": pos.speed_kmh,
@@ -275,7 +275,7 @@ class Jt808Channel(Service):
         v = self.vehicles.get(terminal)
         report = Report(
             channel=store.REPORT_CHANNEL,
-            external_id=f"{terminal}/{header.serial}/{pos.time:%Y%m%dT%H%M%S}",
+            external_id=f"{terminal}/{header.serial}/{_stamp(pos)}",
             received_at=now,
             sender=Sender("terminal", terminal, v.plate if v and v.plate else None),
             text=describe_sos(terminal, v, pos),
@@ -303,7 +303,7 @@ class Jt808Channel(Service):
             name = frame.ALARM_BITS.get(bit, f"报警位 {bit}")
             report = Report(
                 channel=store.REPORT_CHANNEL,
-                external_id=f"{terminal}/{header.serial}/{pos.time:%Y%m%dT%H%M%S}/bit{bit}",
+                external_id=f"{terminal}/{header.serial}/{_stamp(pos)}/bit{bit}",
                 received_at=now,
                 sender=Sender("terminal", terminal, v.plate if v and v.plate else None),
                 text=describe_sos(terminal, v, pos, name),
@@ -333,6 +333,16 @@ class Jt808Channel(Service):
                 self.to_confirm.pop(terminal, None)
 
 
+def _stamp(pos: frame.Position) -> str:
+    """The message's identity beside its serial: the terminal's time (a repeat carries the
+    same), or "-" when its clock gave none."""
+    return f"{pos.time:%Y%m%dT%H%M%S}" if pos.time is not None else "-"
+
+
+def _order(pos: frame.Position) -> float:
+    return pos.time.timestamp() if pos.time is not None else float("inf")
+
+
 def _located(pos: frame.Position) -> bool:
     return pos.located and not (pos.lat == 0 and pos.lon == 0)
 
@@ -358,7 +368,7 @@ def _extra(terminal: str, v: registry.Vehicle | None, pos: frame.Position) -> di
         "alarms": [name for bit, name in sorted(frame.ALARM_BITS.items()) if pos.alarm >> bit & 1],
         "speed_kmh": pos.speed_kmh,
         "heading": pos.heading,
-        "fix_at": pos.time.isoformat(),
+        "fix_at": pos.time.isoformat() if pos.time else None,
         "located": pos.located,
     }
     if v is None:
@@ -539,13 +549,13 @@ class TerminalLink(protocol.Protocol, TimeoutMixin):
         now = self.ch.now()
         urgent = [p for p in items if p.sos or h.phone in self.ch.emergencies]
         if not urgent:
-            for p in sorted(items, key=lambda p: p.time):
+            for p in sorted(items, key=_order):
                 self.ch.keep_position(h.phone, p, now)
             self.respond(h, OK)
             return
 
         async def each() -> None:
-            for p in sorted(items, key=lambda p: p.time):
+            for p in sorted(items, key=_order):
                 if p.sos or h.phone in self.ch.emergencies or h.phone in self.ch.filing:
                     await self.ch.emergency(self, h, p, now)
                 else:
