@@ -241,4 +241,23 @@ def _extra(
             out["zone_name"] = zone
     else:
         out["registered"] = False
+    out["details"] = _details(env, premises, event, m)
+    return out
+
+
+def _details(
+    env: frame.Envelope, premises: registry.Premises | None, event: frame.Event, m: Meaning
+) -> list[str]:
+    """What the console shows under the report, for people (extra.details)."""
+    code = event.code if event.protocol == "SIA" else f"{event.qualifier or ''}{event.code}"
+    out = [f"事件：{m.name}（{'SIA' if event.protocol == 'SIA' else 'Contact ID'} {code}）"]
+    if event.zone:
+        name = registry.zone_name(premises, event.zone) if premises is not None else None
+        out.append(f"防区：{event.zone}" + (f" {name}" if name else ""))
+    if premises is None:
+        out.append(f"报警终端：账号 {env.account}（未登记）")
+        return out
+    out.append(f"报警单位：{premises.name}（账号 {env.account}）")
+    if premises.phones:
+        out.append("联系电话：" + "、".join(premises.phones))
     return out

@@ -371,6 +371,14 @@ def _extra(terminal: str, v: registry.Vehicle | None, pos: frame.Position) -> di
         "fix_at": pos.time.isoformat() if pos.time else None,
         "located": pos.located,
     }
+    names = "、".join(out["alarms"]) or "无"
+    speed = f"时速 {pos.speed_kmh:.0f} 公里，方向 {pos.heading}°"
+    out["details"] = [f"报警：{names}", f"终端：{terminal}", speed]
+    if v is not None:
+        kind = registry.KIND_NAMES_ZH.get(v.kind or "", v.kind or "")
+        out["details"].insert(0, "车辆：" + "，".join(x for x in (v.plate, kind, v.company) if x))
+        if v.phones:
+            out["details"].append("联系电话：" + "、".join(v.phones))
     if v is None:
         out["registered"] = False
     else:

@@ -16,7 +16,7 @@ MAX_POINTS = 2000  # a day of positions every 30 s is 2,880: the newest are the 
 TRACK: dict[str, Any] = {
     "type": "array",
     "description": "The vehicle's positions while its emergency was open, oldest first "
-    f"(at most the newest {MAX_POINTS}).",
+    f"(at most the newest {MAX_POINTS}); empty for an incident of no vehicle's emergency.",
     "items": {
         "type": "object",
         "additionalProperties": False,
@@ -55,6 +55,5 @@ def track(conn: Connection, incident_ids: Sequence[int]) -> dict[int, list[dict[
             }
             for r in rows
         ]
-        if points:
-            out[iid] = points[::-1]
+        out[iid] = points[::-1]  # every incident has its key: empty without a track
     return out
