@@ -95,7 +95,11 @@ class Jt808Channel(Service):
                     f"channels.jt808.alarm_bits.{bit}.category: unknown category {spec.category!r}"
                 )
         yield self.refresh()
-        self.emergencies = yield self.ctx.read(store.open_emergencies)
+        found = yield self.ctx.read(store.open_emergencies)
+        self.emergencies = {t: (iid, number) for t, (iid, number, _) in found.items()}
+        # Accepted before a restart: the confirmation may not have reached the terminal.
+        # It goes again when the terminal next authenticates (for all its alarms: serial 0).
+        self.to_confirm = {t: (n, 0) for t, (_, n, state) in found.items() if state != "received"}
         s = self.settings
         try:
             self._listening = self.ctx.reactor.listenTCP(

@@ -34,11 +34,11 @@ def write_batch(
         ctx.conn.execute(vehicle_track.insert(), list(track))
 
 
-def open_emergencies(conn: Connection) -> dict[str, tuple[int, str]]:
-    """terminal → (incident id, number) of each open incident a terminal's report opened
-    or joined (the newest, if a terminal has several)."""
+def open_emergencies(conn: Connection) -> dict[str, tuple[int, str, str]]:
+    """terminal → (incident id, number, state) of each open incident a terminal's report
+    opened or joined (the newest, if a terminal has several)."""
     rows = conn.execute(
-        select(reports.c.sender_key, incidents.c.id, incidents.c.number)
+        select(reports.c.sender_key, incidents.c.id, incidents.c.number, incidents.c.state)
         .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
         .where(
             reports.c.channel == REPORT_CHANNEL,
@@ -46,7 +46,7 @@ def open_emergencies(conn: Connection) -> dict[str, tuple[int, str]]:
         )
         .order_by(incidents.c.created_at)
     ).all()
-    return {key.partition(":")[2]: (iid, number) for key, iid, number in rows}
+    return {key.partition(":")[2]: (iid, number, state) for key, iid, number, state in rows}
 
 
 def incident_id(conn: Connection, number: str) -> int | None:

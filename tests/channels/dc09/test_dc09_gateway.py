@@ -47,7 +47,8 @@ def start(tmp: Path, busy_timeout_ms: int = 300, settings: str = "") -> GatewayP
     gw = channel_gateway(
         tmp,
         "dc09",
-        "supervision_check_s = 0.5\nregistry_refresh_s = 0.5\nseen_flush_s = 0.2\n" + settings,
+        "supervision_check_s = 0.5\nregistry_refresh_s = 0.5\nseen_flush_s = 0.2\n"
+        'drill_accounts = ["D001"]\n' + settings,
         busy_timeout_ms=busy_timeout_ms,
     )
     csv = tmp / "premises.csv"
@@ -268,6 +269,38 @@ def test_broken_frames_get_duh_and_the_link_goes_on(gw: GatewayProcess) -> None:
     finally:
         link.close()
     assert [r for r in reports(gw, "5555") if r["doc"]["alarm"]["zone"] == "6"]
+
+
+def test_garbage_never_stops_the_receiver(gw: GatewayProcess) -> None:
+    """Arbitrary bytes on a TCP link and in datagrams: DUH or nothing, never a crash; then a
+    real frame on the same link is ACKed."""
+    import random
+
+    rng = random.Random(9)
+    link = Link(gw, timeout=0.2)
+    try:
+        for _ in range(200):
+            blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+            link.sock.sendall(blob)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.sendto(blob, ("127.0.0.1", gw.channel_ports[0]))
+        link.sock.sendall(b"\r")  # whatever the garbage left open ends here
+        while link.answer() is not None:  # the DUHs
+            pass
+        link.sock.settimeout(10)
+        good = frame.build("SIA-DCS", seq(), "5555", "#5555|NBA11", timestamp=now())
+        assert token(link.send(good)) == "ACK"
+    finally:
+        link.close()
+
+
+def test_a_drill_panel_files_drills(gw: GatewayProcess) -> None:
+    assert (
+        token(send(gw, frame.build("SIA-DCS", seq(), "D001", "#D001|NBA1", timestamp=now())))
+        == "ACK"
+    )
+    (r,) = reports(gw, "D001")
+    assert r["doc"]["drill"] is True
 
 
 def test_udp_as_tcp(gw: GatewayProcess) -> None:

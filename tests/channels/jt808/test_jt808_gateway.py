@@ -40,7 +40,9 @@ def start(tmp: Path, busy_timeout_ms: int = 300) -> GatewayProcess:
     gw = channel_gateway(
         tmp,
         "jt808",
-        'auth_secret = "test-secret"\nflush_s = 0.2\nregistry_refresh_s = 0.5\n',
+        'auth_secret = "test-secret"\nflush_s = 0.2\nregistry_refresh_s = 0.5\n'
+        'drill_terminals = ["13600000009"]\n'
+        '[channels.jt808.alarm_bits.29]\ncategory = "disaster"\npriority = 2\n',
         busy_timeout_ms=busy_timeout_ms,
     )
     csv = tmp / "vehicles.csv"
@@ -154,6 +156,46 @@ def test_an_unknown_terminal_is_still_an_incident(gw: GatewayProcess) -> None:
     assert r["summary"].startswith("未登记的报警终端 13812345678") and r["priority"] == 1
 
 
+def test_a_configured_alarm_bit_opens_one_incident_others_are_recorded(
+    gw: GatewayProcess,
+) -> None:
+    """Bit 29 (碰撞侧翻) is configured: its rising edge is an incident, its staying set is
+    not another; bit 1 (超速) is not: only the vehicle's alarm word records it."""
+    rollover, speeding = 1 << 29, 1 << 1
+    with terminal(gw, "13900000004") as t:
+        assert t.answer(t.position(24.95, 102.60, alarm=speeding)) == 0
+        assert t.answer(t.position(24.95, 102.60, alarm=speeding | rollover)) == 0
+        assert t.answer(t.position(24.95, 102.60, alarm=rollover)) == 0
+    (r,) = reports(gw, "13900000004")
+    assert r["category"] == "disaster" and r["priority"] == 2
+    assert "碰撞" in r["summary"]
+    wait_for(
+        "the alarm word", lambda: vehicle(gw, "13900000004")["alarm_flags"] == rollover or None
+    )
+
+
+def test_a_drill_terminal_files_drills(gw: GatewayProcess) -> None:
+    with terminal(gw, "13600000009") as t:
+        assert t.answer(t.position(24.93, 102.58, alarm=SOS)) == 0
+    (r,) = reports(gw, "13600000009")
+    assert r["doc"]["drill"] is True
+
+
+def test_garbage_never_stops_the_channel(gw: GatewayProcess) -> None:
+    """Arbitrary bytes on a link, then a real terminal on the same link and on a new one."""
+    import random
+
+    rng = random.Random(808)
+    with terminal(gw, "13900000003") as t:
+        for _ in range(200):
+            blob = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+            t.sock.sendall(blob)
+        t.sock.sendall(b"\x7e")  # whatever the garbage left open ends here
+        assert t.answer(t.heartbeat()) == 0
+    with terminal(gw, "13900000003") as t:
+        assert t.answer(t.heartbeat()) == 0
+
+
 def test_a_wrong_auth_code_is_refused(gw: GatewayProcess) -> None:
     with Terminal("13900000004", gw.channel_ports[0]) as t:
         t.register()
@@ -195,6 +237,35 @@ def test_a_store_failure_is_not_answered_and_the_repeat_is_one_incident(
         t.sock.sendall(frame.encode(0x0200, t.phone_raw, 500, body))
         assert t.answer(500) == 0
     assert len(reports(gw, phone)) == 1
+
+
+def test_an_emergency_survives_a_restart(tmp_path: Path) -> None:
+    """After kill -9 and a restart the open emergency is still the vehicle's: its next
+    positions are the incident's track, not a new incident; the accept while the terminal
+    is away reaches it as 0x8203 when it authenticates again."""
+    gw = start(tmp_path)
+    try:
+        with terminal(gw, "13900000001") as t:
+            assert t.answer(t.position(24.99, 102.67, alarm=SOS)) == 0
+        (r,) = reports(gw, "13900000001")
+        gw.kill()
+        gw.start()
+        with terminal(gw, "13900000001") as t:
+            assert t.answer(t.position(24.991, 102.67, alarm=SOS)) == 0
+            assert len(reports(gw, "13900000001")) == 1
+            wait_for("the track", lambda: track(gw, r["incident_id"]) or None)
+        token = gw.token("calltaker1", "calltaker")
+        status, _ = gw.request(
+            "POST",
+            f"/api/v1/incidents/{r['number']}/actions",
+            {"action": "accept", "category": "criminal", "priority": 1},
+            token=token,
+        )
+        assert status == 200
+        with terminal(gw, "13900000001") as t:  # authenticates: then the confirmation
+            assert t.receive(0x8203, timeout=10) is not None
+    finally:
+        assert gw.stop() == 0
 
 
 def test_kill_9_mid_stream_loses_no_answered_alarm(tmp_path: Path) -> None:
