@@ -174,6 +174,25 @@ def test_a_configured_alarm_bit_opens_one_incident_others_are_recorded(
     )
 
 
+def test_a_batch_with_an_emergency_in_it(gw: GatewayProcess) -> None:
+    """0x0704 (positions kept while out of coverage, sent together): the SOS among them is
+    an incident, answered after the commit; the newest position is the vehicle's."""
+    phone = "13900000003"  # (its other tests send no alarm)
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)  # newer than any
+    items = [
+        frame.position_body(SOS if i == 1 else 0, 2, 24.90 + i / 100, 102.55, 1900, 20, 0,
+                            at + timedelta(seconds=30 * i))
+        for i in range(3)
+    ]  # fmt: skip
+    with terminal(gw, phone) as t:
+        assert t.answer(t.send(0x0704, frame.batch_body(1, items))) == 0
+    (r,) = [x for x in reports(gw, phone) if abs(x["lat"] - 24.91) < 1e-9]
+    assert r["priority"] == 1
+    wait_for(
+        "the newest position", lambda: abs(vehicle(gw, phone)["last_lat"] - 24.92) < 1e-9 or None
+    )
+
+
 def test_a_drill_terminal_files_drills(gw: GatewayProcess) -> None:
     with terminal(gw, "13600000009") as t:
         assert t.answer(t.position(24.93, 102.58, alarm=SOS)) == 0
