@@ -1,7 +1,9 @@
 """Which open incident does a new report duplicate? (Runs inside the writer's transaction.)
 
 Three rules, in order, each with its window from `[correlation]`:
-1. the same sender (phone, e-mail, account, terminal) reported within `sender_window`;
+1. the same sender (phone, e-mail, account, terminal) reported within `sender_window` —
+   not for an alarm (a report with `alarm`: a panel's zone, a vehicle's alarm bit), where
+   the premises' fire in zone 3 is not its burglary in zone 15 (the fire must reach 119);
 2. the same alarm account and zone within `alarm_window` (any age for a follow-up report,
    a panel's restoral: it belongs to the alarm it restores for as long as that is open, and
    only to that: a follow-up skips the other two rules);
@@ -100,7 +102,7 @@ _BY_PLACE = Prepared(
 
 def find_match(conn: Connection, report: Report, now: datetime, cfg: Any) -> Match | None:
     drill = report.drill
-    if report.sender.kind in CORRELATED_SENDERS and not report.follow_up:
+    if report.sender.kind in CORRELATED_SENDERS and report.alarm is None:
         since = now - timedelta(seconds=cfg.sender_window)
         row = _BY_SENDER.execute(
             conn, {"key": sender_key(report), "since": since, "drill": drill}

@@ -290,14 +290,19 @@ def smtp_gateway(
 
 
 def channel_gateway(
-    tmp: Path, code: str, settings: str = "", *, busy_timeout_ms: int | None = None
+    tmp: Path,
+    code: str,
+    settings: str = "",
+    *,
+    busy_timeout_ms: int | None = None,
+    port: int | None = None,
 ) -> GatewayProcess:
     """A gateway (not started) of the sample city with channel `code` enabled on a free
     port (`channel_ports[0]`, TCP and for dc09 the same UDP port) and `settings` added to
     its section (tables of it such as [channels.dc09.codes.BA] last)."""
     from gateway.config import sample_text
 
-    port = free_port()
+    port = port or free_port()
     text = sample_text()
     old = f"[channels.{code}]\nenabled = false\n"
     assert old in text, f"the sample city's [channels.{code}] section changed"

@@ -92,6 +92,20 @@ def test_correlation_alarm_account_and_zone(h: Harness) -> None:
     assert not c.attached
 
 
+def test_a_panels_fire_is_not_its_burglary(h: Harness) -> None:
+    """The same panel (sender) within the sender window: a fire in another zone is an
+    incident of its own (category fire reaches 119), not a report of the burglary."""
+    panel = h.report().sender.__class__("account", "4321")
+    loc = Location(lat=24.99, lon=102.66)
+    burglary = h.submit(h.report(sender=panel, alarm=AlarmRef("4321", "15"), location=loc,
+                                 category="criminal"))  # fmt: skip
+    fire = h.submit(h.report(sender=panel, alarm=AlarmRef("4321", "3"), location=loc,
+                             category="fire"))  # fmt: skip
+    assert not fire.attached and fire.incident != burglary.incident
+    again = h.submit(h.report(sender=panel, alarm=AlarmRef("4321", "15"), location=loc))
+    assert again.attached and again.incident == burglary.incident
+
+
 def test_restoral_joins_its_open_alarm_however_old_and_never_opens_one(h: Harness) -> None:
     """A panel's restoral (`follow_up`) attaches to the open incident of its account and
     zone even after the alarm window; with none open it stores nothing (NothingToJoin)."""
