@@ -257,7 +257,7 @@ class Jt808Channel(Service):
             pending: defer.Deferred[tuple[int, str] | None] = defer.Deferred()
             self.filing[terminal] = pending
             try:
-                open_ = await self.file_sos(header, pos, now)
+                open_ = await self.file_sos(header, pos, now, link.authenticated)
             except BaseException:
                 pending.callback(None)
                 raise
@@ -273,8 +273,11 @@ class Jt808Channel(Service):
         self.keep_position(terminal, pos, now)
 
     async def file_sos(
-        self, header: frame.Header, pos: frame.Position, now: datetime
+        self, header: frame.Header, pos: frame.Position, now: datetime, authenticated: bool
     ) -> tuple[int, str]:
+        """The emergency's incident. A terminal that has not authenticated on this link is
+        still heard (an alarm is never dropped for want of a handshake), and the report
+        says so: its number could be claimed by anyone who can reach the port."""
         terminal = header.phone
         v = self.vehicles.get(terminal)
         report = Report(
@@ -288,14 +291,16 @@ class Jt808Channel(Service):
             priority=1,
             alarm=AlarmRef(f"jt808:{terminal}", "sos"),
             drill=terminal in self.settings.drill_terminals,
-            extra=_extra(terminal, v, pos),
+            extra=_extra(terminal, v, pos, authenticated),
         )
         receipt = await self.ctx.submit(report)
         iid = await self.ctx.read(store.incident_id, receipt.incident)
         assert iid is not None
         return iid, receipt.incident
 
-    async def bit_alarm(self, header: frame.Header, pos: frame.Position, now: datetime) -> None:
+    async def bit_alarm(
+        self, header: frame.Header, pos: frame.Position, now: datetime, authenticated: bool
+    ) -> None:
         """Alarm bits the config makes incidents of, on their rising edge only."""
         terminal = header.phone
         previous = self.positions.get(terminal)
@@ -316,7 +321,7 @@ class Jt808Channel(Service):
                 priority=spec.priority,
                 alarm=AlarmRef(f"jt808:{terminal}", f"bit{bit}"),
                 drill=terminal in self.settings.drill_terminals,
-                extra=_extra(terminal, v, pos),
+                extra=_extra(terminal, v, pos, authenticated),
             )
             await self.ctx.submit(report)
 
@@ -365,7 +370,9 @@ def describe_sos(
     return f"车载终端{what}：{plate}" + (f"（{about}）" if about else "") + moving + where
 
 
-def _extra(terminal: str, v: registry.Vehicle | None, pos: frame.Position) -> dict[str, Any]:
+def _extra(
+    terminal: str, v: registry.Vehicle | None, pos: frame.Position, authenticated: bool
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "terminal": terminal,
         "alarm": pos.alarm,
@@ -377,7 +384,9 @@ def _extra(terminal: str, v: registry.Vehicle | None, pos: frame.Position) -> di
     }
     names = "、".join(out["alarms"]) or "无"
     speed = f"时速 {pos.speed_kmh:.0f} 公里，方向 {pos.heading}°"
-    out["details"] = [f"报警：{names}", f"终端：{terminal}", speed]
+    who = f"终端：{terminal}" + ("" if authenticated else "（未鉴权，号码未经验证）")
+    out["details"] = [f"报警：{names}", who, speed]
+    out["authenticated"] = authenticated
     if v is not None:
         kind = registry.KIND_NAMES_ZH.get(v.kind or "", v.kind or "")
         out["details"].insert(0, "车辆：" + "，".join(x for x in (v.plate, kind, v.company) if x))
@@ -551,7 +560,9 @@ class TerminalLink(protocol.Protocol, TimeoutMixin):
             self.ch.spawn(self._after_commit(h, self.ch.emergency(self, h, pos, now), pos.alarm))
             return
         if pos.alarm and self.ch.settings.alarm_bits:
-            self.ch.spawn(self._after_commit(h, self.ch.bit_alarm(h, pos, now), pos.alarm))
+            self.ch.spawn(
+                self._after_commit(h, self.ch.bit_alarm(h, pos, now, self.authenticated), pos.alarm)
+            )
             self.ch.keep_position(h.phone, pos, now)
             return
         self.ch.keep_position(h.phone, pos, now)

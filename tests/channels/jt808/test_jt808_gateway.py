@@ -215,6 +215,16 @@ def test_garbage_never_stops_the_channel(gw: GatewayProcess) -> None:
         assert t.answer(t.heartbeat()) == 0
 
 
+def test_an_alarm_without_the_handshake_is_taken_and_says_so(gw: GatewayProcess) -> None:
+    """A terminal that never registered nor authenticated on this link: its SOS is still an
+    incident (never dropped for want of a handshake), marked as from an unverified number."""
+    with Terminal("13812340000", gw.channel_ports[0]) as t:
+        assert t.answer(t.position(24.88, 102.50, alarm=SOS)) == 0
+    (r,) = reports(gw, "13812340000")
+    assert r["doc"]["extra"]["authenticated"] is False
+    assert any("未鉴权" in d for d in r["doc"]["extra"]["details"])
+
+
 def test_a_wrong_auth_code_is_refused(gw: GatewayProcess) -> None:
     with Terminal("13900000004", gw.channel_ports[0]) as t:
         t.register()
