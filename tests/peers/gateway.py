@@ -94,6 +94,9 @@ class GatewayProcess:
             except OSError:
                 pass
             time.sleep(0.1)
+        self.proc.kill()  # not left behind for the rest of the session
+        self.proc.wait(10)
+        self.proc = None
         raise RuntimeError(f"gateway did not answer within {timeout} s:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
