@@ -22,10 +22,10 @@ line) never changes under its id, nor a vehicle's terminal.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -53,6 +53,7 @@ from gateway.targets.tables import premises, vehicles
 __all__ = [
     "KIND_NAMES_ZH",
     "REFRESH_OVERLAP",
+    "Mirror",
     "PositionUpdate",
     "Premises",
     "Vehicle",
@@ -72,6 +73,44 @@ __all__ = [
 
 #: How far back a cache refresh asks again (see the module's docstring).
 REFRESH_OVERLAP = timedelta(seconds=60)
+FULL_READ_S = 300.0  # a mirror reads its table in full this often: deletions are seen then
+
+
+class _Row(Protocol):
+    @property
+    def updated_at(self) -> datetime: ...
+
+
+K = TypeVar("K")
+R = TypeVar("R", bound=_Row)
+
+
+class Mirror(Generic[K, R]):
+    """A channel's copy in memory of one registry table (a lookup per frame must cost
+    nothing): `since(now_s)` says what to read with the table's `*_changed` — None, the
+    whole table, at first and every `full_read_s` (deletions are only seen so) — and
+    `apply` takes what was read."""
+
+    def __init__(self, key: Callable[[R], K], full_read_s: float = FULL_READ_S) -> None:
+        self.key = key
+        self.full_read_s = full_read_s
+        self.items: dict[K, R] = {}
+        self._latest: datetime | None = None
+        self._full_at: float | None = None
+
+    def since(self, now_s: float) -> datetime | None:
+        if self._full_at is None or now_s - self._full_at >= self.full_read_s:
+            return None
+        # updated_at is set before its transaction commits: read back with an overlap.
+        return self._latest - REFRESH_OVERLAP if self._latest is not None else None
+
+    def apply(self, rows: Sequence[R], since: datetime | None, now_s: float) -> None:
+        if since is None:
+            self.items, self._full_at = {}, now_s
+        for row in rows:
+            self.items[self.key(row)] = row
+            if self._latest is None or row.updated_at > self._latest:
+                self._latest = row.updated_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -321,3 +321,29 @@ def test_a_late_old_signal_does_not_clear_a_fault(engine: Engine, config: Config
     assert (r["fault_reported_at"], r["last_seen_at"], r["last_signal"]) == (
         None, T0 + 80 * S, "NULL"
     )  # fmt: skip
+
+
+def test_a_mirror_reads_changes_and_sees_deletions_on_its_full_reads() -> None:
+    """A channel's copy of a registry table: the whole table first, then what changed
+    (with an overlap: updated_at is set before its commit), and the whole table again every
+    `full_read_s`, which is how a deleted row leaves it."""
+    from dataclasses import dataclass as dc
+
+    from gateway.targets.registry import REFRESH_OVERLAP, Mirror
+
+    @dc(frozen=True)
+    class Row:
+        key: str
+        updated_at: datetime
+
+    t0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    m: Mirror[str, Row] = Mirror(lambda r: r.key, full_read_s=300)
+    assert m.since(0.0) is None
+    m.apply([Row("a", t0), Row("b", t0 + timedelta(seconds=5))], None, 0.0)
+    since = m.since(10.0)
+    assert since == t0 + timedelta(seconds=5) - REFRESH_OVERLAP
+    m.apply([Row("c", t0 + timedelta(seconds=20))], since, 10.0)
+    assert sorted(m.items) == ["a", "b", "c"]
+    assert m.since(299.0) is not None and m.since(300.0) is None
+    m.apply([Row("a", t0), Row("c", t0 + timedelta(seconds=20))], None, 300.0)  # b deleted
+    assert sorted(m.items) == ["a", "c"]

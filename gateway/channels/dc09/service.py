@@ -35,8 +35,6 @@ from gateway.targets import registry
 
 log = Logger()
 
-FULL_RELOAD_S = 300.0  # deletions are seen by a full re-read of the registry this often
-
 
 class Dc09Channel(Service):
     name = "dc09"  # type: ignore[assignment]
@@ -47,9 +45,9 @@ class Dc09Channel(Service):
         self.metrics: PanelMetrics = ctx.metrics
         self.clock = ctx.clock
         self.receiver = Receiver(self)
-        self.cache: dict[tuple[str, str, str], registry.Premises] = {}
-        self._cache_at: datetime | None = None
-        self._reloaded = 0.0
+        self.cache: registry.Mirror[tuple[str, str, str], registry.Premises] = registry.Mirror(
+            lambda p: (p.account, p.receiver, p.line)
+        )
         self._seen: dict[int, tuple[datetime, str]] = {}
         self.inflight = InFlight(ctx.clock, "DC-09")
         self._loops: list[task.LoopingCall] = []
@@ -64,7 +62,7 @@ class Dc09Channel(Service):
     def startService(self) -> Any:
         super().startService()
         self._check_codes()
-        yield self.refresh(full=True)
+        yield self.refresh()
         s = self.settings
         reactor = self.ctx.reactor
         try:
@@ -84,7 +82,7 @@ class Dc09Channel(Service):
             host=s.host,
             port=self.port,
             udp=" and UDP" if s.udp else "",
-            n=len(self.cache),
+            n=len(self.cache.items),
         )
         for fn, interval in (
             (self.refresh, s.registry_refresh_s),
@@ -147,21 +145,12 @@ class Dc09Channel(Service):
     # -- the registry ------------------------------------------------------------------------
 
     def premises(self, account: str, receiver: str | None, line: str | None) -> Any:
-        return registry.find_premises(self.cache, account, receiver or "", line or "")
+        return registry.find_premises(self.cache.items, account, receiver or "", line or "")
 
-    async def refresh(self, full: bool = False) -> None:
-        if full or self.clock.seconds() - self._reloaded >= FULL_RELOAD_S:
-            rows = await self.ctx.read(registry.premises_changed, None)
-            self.cache = {}
-            self._reloaded = self.clock.seconds()
-        else:
-            # updated_at is set before its transaction commits: read back with an overlap.
-            since = self._cache_at - registry.REFRESH_OVERLAP if self._cache_at else None
-            rows = await self.ctx.read(registry.premises_changed, since)
-        for p in rows:
-            self.cache[(p.account, p.receiver, p.line)] = p
-            if self._cache_at is None or p.updated_at > self._cache_at:
-                self._cache_at = p.updated_at
+    async def refresh(self) -> None:
+        since = self.cache.since(self.clock.seconds())
+        rows = await self.ctx.read(registry.premises_changed, since)
+        self.cache.apply(rows, since, self.clock.seconds())
 
     def seen(self, premises_id: int, at: datetime, signal: str) -> None:
         self._seen[premises_id] = (at, signal)

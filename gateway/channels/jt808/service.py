@@ -52,8 +52,7 @@ class Jt808Channel(Service):
         self.clock = ctx.clock
         secret = self.settings.auth_secret or f"alarmgw:{ctx.config.city.code}"
         self.secret = secret.encode()
-        self.vehicles: dict[str, registry.Vehicle] = {}
-        self._vehicles_at: datetime | None = None
+        self.fleet: registry.Mirror[str, registry.Vehicle] = registry.Mirror(lambda v: v.terminal)
         self.links: dict[str, TerminalLink] = {}  # terminal → its link (the latest)
         self.all_links: set[TerminalLink] = set()
         # Open emergencies: terminal → (incident id, number); one being filed: a Deferred.
@@ -149,13 +148,13 @@ class Jt808Channel(Service):
         return self.inflight.spawn(coro)
 
     async def refresh(self) -> None:
-        # updated_at is set before its transaction commits: read back with an overlap.
-        since = self._vehicles_at - registry.REFRESH_OVERLAP if self._vehicles_at else None
+        since = self.fleet.since(self.clock.seconds())
         rows = await self.ctx.read(registry.vehicles_changed, since)
-        for v in rows:
-            self.vehicles[v.terminal] = v
-            if self._vehicles_at is None or v.updated_at > self._vehicles_at:
-                self._vehicles_at = v.updated_at
+        self.fleet.apply(rows, since, self.clock.seconds())
+
+    @property
+    def vehicles(self) -> dict[str, registry.Vehicle]:
+        return self.fleet.items
 
     def auth_code(self, terminal: str) -> str:
         return hmac.new(self.secret, terminal.encode(), hashlib.sha256).hexdigest()[:16].upper()
