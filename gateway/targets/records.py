@@ -91,28 +91,21 @@ def upsert_premises(
         q = select(premises).where(premises.c.account.in_(chunk))
         for found in conn.execute(q).mappings():
             stored[(found["account"], found["receiver"], found["line"])] = found
-    outcomes: list[Outcome] = []
-    new: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    for item in items:
-        row = stored.get(item.key)
-        values = _premises_values(item, row)
-        if row is None:
-            outcomes.append("new")
-            new.append({"account": item.account, "receiver": item.receiver, "line": item.line,
-                        **values, "created_at": now, "updated_at": now})  # fmt: skip
-        elif _changed(values, row):
-            outcomes.append("updated")
-            changed.append({f"p_{k}": v for k, v in values.items()}
-                           | {"p_id": row["id"], "p_updated_at": now})  # fmt: skip
-        else:
-            outcomes.append("unchanged")
-    if write:
-        for rows in _chunks(new):
-            conn.execute(insert(premises), list(rows))
-        for rows in _chunks(changed):
-            conn.execute(_UPDATE_PREMISES, list(rows))
-    return outcomes
+    return _apply(
+        conn,
+        premises,
+        _UPDATE_PREMISES,
+        [
+            (
+                stored.get(item.key),
+                {"account": item.account, "receiver": item.receiver, "line": item.line},
+                _premises_values(item, stored.get(item.key)),
+            )
+            for item in items
+        ],
+        now,
+        write,
+    )
 
 
 def upsert_vehicles(
@@ -127,16 +120,40 @@ def upsert_vehicles(
         q = select(vehicles).where(vehicles.c.terminal.in_(chunk))
         for found in conn.execute(q).mappings():
             stored[found["terminal"]] = found
+    return _apply(
+        conn,
+        vehicles,
+        _UPDATE_VEHICLE,
+        [
+            (
+                stored.get(item.terminal),
+                {"terminal": item.terminal, "alarm_flags": 0},
+                _vehicle_values(item),
+            )
+            for item in items
+        ],  # fmt: skip
+        now,
+        write,
+    )
+
+
+def _apply(
+    conn: Connection,
+    table: Any,
+    update_stmt: Any,
+    plans: Sequence[tuple[RowMapping | None, dict[str, Any], dict[str, Any]]],
+    now: datetime,
+    write: bool,
+) -> list[Outcome]:
+    """One upsert's outcomes, in order, from (the stored row or None, the columns only a new
+    row gets, the values compared and set) per item; the inserts and the updates in chunks."""
     outcomes: list[Outcome] = []
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
-    for item in items:
-        row = stored.get(item.terminal)
-        values = _vehicle_values(item)
+    for row, key, values in plans:
         if row is None:
             outcomes.append("new")
-            new.append({"terminal": item.terminal, **values, "alarm_flags": 0,
-                        "created_at": now, "updated_at": now})  # fmt: skip
+            new.append({**key, **values, "created_at": now, "updated_at": now})
         elif _changed(values, row):
             outcomes.append("updated")
             changed.append({f"p_{k}": v for k, v in values.items()}
@@ -145,9 +162,9 @@ def upsert_vehicles(
             outcomes.append("unchanged")
     if write:
         for rows in _chunks(new):
-            conn.execute(insert(vehicles), list(rows))
+            conn.execute(insert(table), list(rows))
         for rows in _chunks(changed):
-            conn.execute(_UPDATE_VEHICLE, list(rows))
+            conn.execute(update_stmt, list(rows))
     return outcomes
 
 
