@@ -141,6 +141,11 @@ class RouteCall(Protocol):
         """The body as JSON; a body that is not refuses the request (400, 413, 415)."""
         ...
 
+    def body(self, *media_types: str) -> bytes:
+        """The body's octets as sent (to check a signature, to parse XML); refuses a body
+        too large (413) or, with `media_types`, of another Content-Type (415)."""
+        ...
+
 
 class ChannelContext(Protocol):
     """The core as one channel sees it."""

@@ -54,6 +54,9 @@ def test_sample_loads_and_is_marked_as_sample() -> None:
         "smtp": {"enabled": False},
         "dc09": {"enabled": False},
         "jt808": {"enabled": False},
+        "telegram": {"enabled": False},
+        "cap": {"enabled": False},
+        "systems": {"enabled": False},
     }
     assert config.webhook.max_attempts == 8 and config.webhook.backoff_max == 300
     assert config.correlation.place_radius_m == 200 and config.correlation.place_window == 900
@@ -103,12 +106,12 @@ def test_optional_keys(tmp_path: Path) -> None:
 
 def test_unknown_channel_is_refused(tmp_path: Path) -> None:
     """A channel section no installed channel declares is a typo or a missing plug-in."""
-    text = edited("[channels.web]", "[channels.telegram]\nenabled = false\n\n[channels.web]")
+    text = edited("[channels.web]", "[channels.wechat]\nenabled = false\n\n[channels.web]")
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, text))
     assert (
-        "channels.telegram: unknown channel (installed: ami, dc09, jt808, smpp, smtp, web)"
-        in str(e.value)
+        "channels.wechat: unknown channel "
+        "(installed: ami, cap, dc09, jt808, smpp, smtp, systems, telegram, web)" in str(e.value)
     )
 
 
@@ -395,11 +398,11 @@ BAD_CASES = [
         '"phone" targets need [channels.ami] enabled (target 119)',
     ),
     (
-        "telegram_target",
+        "wechat_target",
         NANBA_WEBHOOK,
-        NANBA_WEBHOOK + '\n    { kind = "telegram", address = "@nanba_duty" },',
+        NANBA_WEBHOOK + '\n    { kind = "wechat", address = "nanba_duty" },',
         "org.units[3].notify[1].kind",
-        '"telegram" targets cannot be delivered: no installed channel delivers them',
+        '"wechat" targets cannot be delivered: no installed channel delivers them',
     ),
 ]
 

@@ -143,16 +143,27 @@ class Call:
     def too_large(self) -> bool:
         return bool(getattr(self.request, "too_large", False))
 
+    def body(self, *media_types: str) -> bytes:
+        """The body's octets as sent (signed bodies, XML): refuses (413, 415) what is too
+        large or, when `media_types` are given, of another Content-Type."""
+        if self.too_large:
+            raise HttpError(413, "too_large", f"body over {self.site.max_body} bytes")
+        if media_types:
+            ctype = self.header("content-type") or ""
+            if ctype.split(";")[0].strip().lower() not in media_types:
+                raise HttpError(
+                    415,
+                    "unsupported_media_type",
+                    f"send Content-Type: {' or '.join(media_types)}",
+                )
+        assert self.request.content is not None
+        self.request.content.seek(0)
+        return self.request.content.read()
+
     def json(self) -> Any:
         """The body as JSON: refuses (413, 415, 400) what is too large, not
         ``application/json``, not UTF-8, malformed or nested deeper than `MAX_DEPTH`."""
-        if self.too_large:
-            raise HttpError(413, "too_large", f"body over {self.site.max_body} bytes")
-        ctype = (self.request.getHeader(b"content-type") or b"").split(b";")[0].strip().lower()
-        if ctype != b"application/json":
-            raise HttpError(415, "unsupported_media_type", "send Content-Type: application/json")
-        assert self.request.content is not None
-        raw = self.request.content.read()
+        raw = self.body("application/json")
         try:
             # RFC 8259 §8.1: JSON between systems is UTF-8 (json.loads on bytes would also
             # guess UTF-16 and UTF-32).

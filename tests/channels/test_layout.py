@@ -20,7 +20,7 @@ def _module(dotted: str) -> str:
 
 
 def test_the_builtin_channels() -> None:
-    assert BUILTINS == ["ami", "dc09", "jt808", "smpp", "smtp", "web"]
+    assert BUILTINS == ["ami", "cap", "dc09", "jt808", "smpp", "smtp", "systems", "telegram", "web"]
 
 
 @pytest.mark.parametrize("code", BUILTINS)

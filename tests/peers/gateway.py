@@ -299,25 +299,27 @@ def channel_gateway(
     *,
     busy_timeout_ms: int | None = None,
     port: int | None = None,
+    listen: bool = True,
 ) -> GatewayProcess:
     """A gateway (not started) of the sample city with channel `code` enabled on a free
     port (`channel_ports[0]`, TCP and for dc09 the same UDP port) and `settings` added to
-    its section (tables of it such as [channels.dc09.codes.BA] last)."""
+    its section (tables of it such as [channels.dc09.codes.BA] last). A channel that has
+    no port of its own (it is served on the gateway's HTTP site): ``listen=False``."""
     from gateway.config import sample_text
 
     port = port or free_port()
     text = sample_text()
     old = f"[channels.{code}]\nenabled = false\n"
     assert old in text, f"the sample city's [channels.{code}] section changed"
-    text = text.replace(
-        old, f'[channels.{code}]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\n{settings}'
-    )
+    address = f'host = "127.0.0.1"\nport = {port}\n' if listen else ""
+    text = text.replace(old, f"[channels.{code}]\nenabled = true\n{address}{settings}")
     if busy_timeout_ms is not None:
         text = text.replace("[storage]\n", f"[storage]\nbusy_timeout_ms = {busy_timeout_ms}\n")
     config = tmp / "city.toml"
     config.write_text(text, encoding="utf-8")
     gw = GatewayProcess(tmp / "data", config)
-    gw.channel_ports.append(port)
+    if listen:
+        gw.channel_ports.append(port)
     return gw
 
 

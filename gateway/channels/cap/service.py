@@ -1,0 +1,14 @@
+"""The cap channel's service."""
+
+from __future__ import annotations
+
+from twisted.application.service import Service
+
+from gateway.channel import ChannelContext
+
+
+class CapChannel(Service):
+    name = "cap"  # type: ignore[assignment]
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
