@@ -39,7 +39,7 @@ from gateway.notify.outbox import Outbox
 from gateway.notify.webhook import WebhookNotifier
 from gateway.orgtree import OrgTree
 from gateway.report import Receipt, Report
-from gateway.service import AsyncMultiService, Collector
+from gateway.service import AsyncMultiService, Collector, TopService
 from gateway.store.db import Database
 from gateway.store.engine import StoreUnavailable, sqlite_url
 from gateway.store.transaction import WriteContext
@@ -329,7 +329,7 @@ def build(
     intake = Intake(db, config, clock)
     gw = Gateway(config, db, intake, workflow, documents, metrics, reactor, clock)
     gw.hub = hub
-    top = AsyncMultiService()
+    top = TopService(reactor)
     Collector(reactor, clock).setServiceParent(top)
     StoreService(db).setServiceParent(top)
     if config.intake_worker:

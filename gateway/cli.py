@@ -278,8 +278,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = twistd._SomeApplicationRunner(config)
     runner.run()
     # twistd re-raises the signal that stopped it; after a clean SIGTERM/Ctrl-C shutdown
-    # (services stopped, writes in flight committed) we exit 0 instead.
-    return 0
+    # (services stopped, writes in flight committed) we exit 0 instead — 1 when a service
+    # failed to start (it said why in one line).
+    from gateway.service import TopService
+
+    return TopService.exit_status
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

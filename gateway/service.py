@@ -38,6 +38,40 @@ class AsyncMultiService(service.MultiService):
                 yield defer.maybeDeferred(child.stopService)
 
 
+class TopService(AsyncMultiService):
+    """The top service. A child whose start fails (a channel's port in use, a category its
+    settings name that the city does not have) stops the process: one line on stderr and
+    exit status 1 — twistd drops the Deferred of the top service's start, so without this
+    the gateway would run on without that channel and every service after it, silently."""
+
+    exit_status = 0  # read by `alarmgw run` once the reactor has stopped
+
+    def __init__(self, reactor: Any) -> None:
+        super().__init__()
+        self.reactor = reactor
+
+    def startService(self) -> Any:
+        d: defer.Deferred[Any] = super().startService()
+        d.addErrback(self._failed)
+        return d
+
+    def _failed(self, failure: Any) -> None:
+        import sys
+
+        from gateway.app import StartupError
+
+        if failure.check(StartupError):
+            print(f"alarmgw: {failure.value}", file=sys.stderr)
+        else:
+            log.failure("The gateway failed to start", failure)
+            print(f"alarmgw: failed to start: {failure.getErrorMessage()}", file=sys.stderr)
+        TopService.exit_status = 1
+        if self.reactor.running:
+            self.reactor.stop()
+        else:
+            self.reactor.callWhenRunning(self.reactor.stop)
+
+
 class InFlight:
     """The work a channel has started and its stop waits for, bounded: the answers after a
     commit still on their way (an ACK, a deliver_sm_resp, a 250) go out before the link
