@@ -163,24 +163,29 @@ class Call:
     def json(self) -> Any:
         """The body as JSON: refuses (413, 415, 400) what is too large, not
         ``application/json``, not UTF-8, malformed or nested deeper than `MAX_DEPTH`."""
-        raw = self.body("application/json")
-        try:
-            # RFC 8259 §8.1: JSON between systems is UTF-8 (json.loads on bytes would also
-            # guess UTF-16 and UTF-32).
-            doc = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-        except UnicodeDecodeError:
-            raise HttpError(400, "bad_json", "the body is not UTF-8") from None
-        except json.JSONDecodeError as e:
-            raise HttpError(
-                400, "bad_json", f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
-            ) from None
-        except ValueError as e:  # NaN, Infinity
-            raise HttpError(400, "bad_json", str(e)) from None
-        except RecursionError:
-            raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}") from None
-        if _too_deep(doc):
-            raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}")
-        return doc
+        return parse_json(self.body("application/json"))
+
+
+def parse_json(raw: bytes) -> Any:
+    """A body as JSON (a signed body is read with `Call.body` first): refuses (400) what is
+    not UTF-8, malformed or nested deeper than `MAX_DEPTH`."""
+    try:
+        # RFC 8259 §8.1: JSON between systems is UTF-8 (json.loads on bytes would also
+        # guess UTF-16 and UTF-32).
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise HttpError(400, "bad_json", "the body is not UTF-8") from None
+    except json.JSONDecodeError as e:
+        raise HttpError(
+            400, "bad_json", f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}"
+        ) from None
+    except ValueError as e:  # NaN, Infinity
+        raise HttpError(400, "bad_json", str(e)) from None
+    except RecursionError:
+        raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}") from None
+    if _too_deep(doc):
+        raise HttpError(400, "bad_json", f"JSON nested deeper than {MAX_DEPTH}")
+    return doc
 
 
 class ApiResource(resource.Resource):
