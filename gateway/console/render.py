@@ -29,6 +29,8 @@ CHANNEL_NAMES_ZH = {
     "telegram": "Telegram",
     "dc09": "联网报警",
     "jt808": "车载终端",
+    "cap": "CAP 预警信息",
+    "systems": "信息系统报警",
     "webhook": "系统接入",
     "": "未知",
 }
@@ -42,6 +44,7 @@ CHANNEL_BADGES_ZH = {
     "dc09": "报警器",
     "jt808": "车载",
     "cap": "CAP",
+    "systems": "系统",
     "cli": "命令行",
 }
 ROLE_NAMES_ZH = {

@@ -1,0 +1,298 @@
+"""Telegram in the store: the files of its reports, and what the bot sends to chats
+(`telegram_out`: queued in the transaction of what causes it, claimed with a lease, sent,
+retried). Each write function runs in the writer's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Text, bindparam, cast, insert, select, update
+
+from gateway.channels.telegram.tables import telegram_files, telegram_out
+from gateway.channels.telegram.update import CHANNEL
+from gateway.errors import NotFound
+from gateway.report import format_utc
+from gateway.store.prepared import Prepared
+from gateway.store.tables import incidents, reports
+from gateway.store.transaction import WriteContext
+from gateway.workflow import records
+from gateway.workflow.machine import Actor, EventDraft
+from gateway.workflow.table import Role
+
+BOT = Actor("telegram", Role.SYSTEM, None)
+DUE = ("pending", "failed", "sending")
+
+# -- files ------------------------------------------------------------------------------------
+
+_HAVE_FILE = Prepared(
+    select(telegram_files.c.sha256).where(telegram_files.c.sha256 == bindparam("sha"))
+)
+_PUT_FILE = Prepared(
+    telegram_files.insert(), keys=["sha256", "size", "content_type", "data", "created_at"]
+)
+
+
+def put_file(conn: Connection, sha256: str, content_type: str, data: bytes, now: datetime) -> None:
+    """Store a file once (one already there, another report's, stays as it is)."""
+    if _HAVE_FILE.execute(conn, {"sha": sha256}).fetchone() is not None:
+        return
+    _PUT_FILE.execute(
+        conn,
+        {
+            "sha256": sha256,
+            "size": len(data),
+            "content_type": content_type[:100],
+            "data": data,
+            "created_at": now,
+        },
+    )
+
+
+def file_of(conn: Connection, sha256: str) -> tuple[Any, list[str | None]] | None:
+    """A stored file and the units of the incidents whose Telegram reports name it (the
+    scope check: whoever may see one of them may see the file); None when none does."""
+    row = conn.execute(select(telegram_files).where(telegram_files.c.sha256 == sha256)).first()
+    if row is None:
+        return None
+    units: list[str | None] = []
+    for doc, unit in conn.execute(
+        select(reports.c.doc, incidents.c.unit)
+        .join(incidents, incidents.c.id == reports.c.incident_id)
+        # The database narrows it down (the hash in the document's text); the JSON decides.
+        .where(reports.c.channel == CHANNEL, cast(reports.c.doc, Text).like(f"%{sha256}%"))
+    ):
+        d = json.loads(doc) if isinstance(doc, str | bytes) else doc
+        if any(a.get("sha256") == sha256 for a in d.get("attachments", ())):
+            units.append(unit)
+    return (row, units) if units else None
+
+
+# -- chats ------------------------------------------------------------------------------------
+
+
+def chats(conn: Connection, number: str) -> list[int]:
+    """The chats that wrote to incident `number`, the latest last."""
+    seen: dict[int, None] = {}
+    for doc in conn.execute(
+        select(reports.c.doc)
+        .select_from(reports.join(incidents, reports.c.incident_id == incidents.c.id))
+        .where(incidents.c.number == number, reports.c.channel == CHANNEL)
+        .order_by(reports.c.received_at, reports.c.id)
+    ).scalars():
+        d = json.loads(doc) if isinstance(doc, str | bytes) else doc
+        chat = d.get("extra", {}).get("telegram", {}).get("chat_id")
+        if isinstance(chat, int):
+            seen.pop(chat, None)
+            seen[chat] = None
+    return list(seen)
+
+
+# -- sending ----------------------------------------------------------------------------------
+
+_INCIDENT = Prepared(
+    select(incidents.c.id, incidents.c.drill).where(incidents.c.number == bindparam("number"))
+)
+_DEDUPE = Prepared(select(telegram_out.c.id).where(telegram_out.c.dedupe == bindparam("dedupe")))
+_QUEUE = Prepared(
+    telegram_out.insert(),
+    keys=[
+        "incident_id", "kind", "chat_id", "text", "dedupe", "status", "attempts", "next_at",
+        "actor", "drill", "created_at", "updated_at",
+    ],
+)  # fmt: skip
+
+
+def queue(
+    ctx: WriteContext,
+    number: str,
+    kind: str,
+    chat: int,
+    text: str,
+    dedupe: str | None,
+    now: datetime,
+    actor: Actor | None = None,
+) -> bool:
+    """Queue one message to `chat` about incident `number`; False when `dedupe` was queued
+    before. A call-taker's reply goes to the audit log at once (who wrote what). On the
+    intake path (the receipt): prepared statements only."""
+    conn = ctx.conn
+    if dedupe is not None and _DEDUPE.execute(conn, {"dedupe": dedupe}).fetchone() is not None:
+        return False
+    inc = _INCIDENT.execute(conn, {"number": number}).fetchone()
+    if inc is None:
+        raise NotFound(f"incident {number} not found")
+    incident_id, drill = inc[0], bool(inc[1])
+    _QUEUE.execute(
+        conn,
+        {
+            "incident_id": incident_id,
+            "kind": kind,
+            "chat_id": chat,
+            "text": text,
+            "dedupe": dedupe,
+            "status": "pending",
+            "attempts": 0,
+            "next_at": now,
+            "actor": actor.user if actor else None,
+            "drill": drill,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if actor is not None:
+        draft = EventDraft("telegram_reply", None, None, actor, data={"chat": chat, "text": text})
+        records.add_event(ctx, incident_id, number, draft, now, drill)
+    return True
+
+
+def any_due(conn: Connection, now: datetime) -> bool:
+    return (
+        conn.execute(
+            select(telegram_out.c.id)
+            .where(telegram_out.c.status.in_(DUE), telegram_out.c.next_at <= now)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[dict[str, Any]]:
+    """Take up to `limit` due messages, oldest first, for `lease` seconds: one still
+    `sending` when its lease ends (the gateway died meanwhile) is due again."""
+    conn = ctx.conn
+    rows = [
+        dict(r)
+        for r in conn.execute(
+            select(telegram_out, incidents.c.number.label("incident"))
+            .join(incidents, incidents.c.id == telegram_out.c.incident_id)
+            .where(telegram_out.c.status.in_(DUE), telegram_out.c.next_at <= now)
+            .order_by(telegram_out.c.next_at, telegram_out.c.id)
+            .limit(limit)
+            .with_for_update(of=telegram_out, skip_locked=True)  # PostgreSQL: one node each
+        ).mappings()
+    ]
+    if rows:
+        conn.execute(
+            update(telegram_out)
+            .where(telegram_out.c.id.in_([r["id"] for r in rows]))
+            .values(status="sending", next_at=now + timedelta(seconds=lease), updated_at=now)
+        )
+    return rows
+
+
+def release(ctx: WriteContext, ids: Sequence[int], retry_at: datetime, now: datetime) -> None:
+    """Claimed messages not tried (Telegram asked us to wait): due at `retry_at`, not counted."""
+    ctx.conn.execute(
+        update(telegram_out)
+        .where(telegram_out.c.id.in_(list(ids)), telegram_out.c.status == "sending")
+        .values(status="pending", next_at=retry_at, updated_at=now)
+    )
+
+
+def sent(ctx: WriteContext, out_id: int, message_id: int | None, now: datetime) -> None:
+    row = _load(ctx.conn, out_id)
+    ctx.conn.execute(
+        update(telegram_out)
+        .where(telegram_out.c.id == out_id)
+        .values(
+            status="sent",
+            attempts=row.attempts + 1,
+            message_id=message_id,
+            sent_at=now,
+            error=None,
+            updated_at=now,
+        )
+    )
+    data = {"kind": row.kind, "chat": row.chat_id, "message_id": message_id}
+    _event(ctx, row, "telegram_sent", data, now)
+
+
+def not_sent(
+    ctx: WriteContext, out_id: int, error: str, now: datetime, retry_at: datetime | None
+) -> str:
+    """A failed attempt: due again at `retry_at`, or given up when that is None."""
+    row = _load(ctx.conn, out_id)
+    attempts = row.attempts + 1
+    status = "failed" if retry_at is not None else "gave_up"
+    ctx.conn.execute(
+        update(telegram_out)
+        .where(telegram_out.c.id == out_id)
+        .values(
+            status=status,
+            attempts=attempts,
+            next_at=retry_at or now,
+            error=error[:500],
+            updated_at=now,
+        )
+    )
+    if retry_at is None:
+        data = {"kind": row.kind, "chat": row.chat_id, "attempts": attempts, "error": error[:200]}
+        _event(ctx, row, "telegram_failed", data, now)
+    return status
+
+
+def notice_sent(
+    ctx: WriteContext, number: str, chat: int, text: str, message_id: int | None, now: datetime
+) -> None:
+    """A unit's duty notice the outbox delivered (its delivery row records the attempt): on
+    the incident's Telegram thread too."""
+    inc = _INCIDENT.execute(ctx.conn, {"number": number}).fetchone()
+    if inc is None:
+        return
+    ctx.conn.execute(
+        insert(telegram_out).values(
+            incident_id=inc[0],
+            kind="notice",
+            chat_id=chat,
+            text=text,
+            status="sent",
+            attempts=1,
+            next_at=now,
+            drill=bool(inc[1]),
+            message_id=message_id,
+            created_at=now,
+            sent_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def thread(conn: Connection, incident_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """What the bot sent about each incident, oldest first (the citizen's own messages are
+    its reports)."""
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in incident_ids}
+    for r in conn.execute(
+        select(telegram_out)
+        .where(telegram_out.c.incident_id.in_(list(incident_ids)))
+        .order_by(telegram_out.c.id)
+    ).mappings():
+        out[r["incident_id"]].append(
+            {
+                "kind": r["kind"],
+                "chat": r["chat_id"],
+                "text": r["text"],
+                "status": r["status"],
+                "attempts": r["attempts"],
+                "error": r["error"],
+                "by": r["actor"],
+                "created_at": format_utc(r["created_at"]),
+                "sent_at": format_utc(r["sent_at"]) if r["sent_at"] else None,
+            }
+        )
+    return out
+
+
+def _load(conn: Connection, out_id: int) -> Any:
+    return conn.execute(
+        select(telegram_out, incidents.c.number.label("incident"))
+        .join(incidents, incidents.c.id == telegram_out.c.incident_id)
+        .where(telegram_out.c.id == out_id)
+    ).one()
+
+
+def _event(ctx: WriteContext, row: Any, action: str, data: dict[str, Any], now: datetime) -> None:
+    draft = EventDraft(action, None, None, BOT, data=data)
+    records.add_event(ctx, row.incident_id, row.incident, draft, now, row.drill)
