@@ -53,10 +53,12 @@ class TelegramIntake:
         inline, self._inline = self._inline, {}
         if not isinstance(tg, dict) or not isinstance(tg.get("chat_id"), int):
             return  # filed by an integration under our channel's name: not ours to answer
-        for a in report.attachments:
-            if a.sha256 in inline:
+        files = [a for a in report.attachments if a.sha256 in inline]
+        if files:
+            rid = store.report_id(ctx.conn, report.external_id)
+            for a in files:
                 data = _checked(a.sha256, inline[a.sha256])
-                store.put_file(ctx.conn, a.sha256, a.content_type, data, now)
+                store.put_file(ctx.conn, rid, a.sha256, a.content_type, data, now)
         s = self.settings
         template = s.followup_text if receipt.attached else s.receipt_text
         if not template:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Text, bindparam, cast, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
-from gateway.channels.telegram.tables import telegram_files, telegram_out
+from gateway.channels.telegram.tables import telegram_file_reports, telegram_files, telegram_out
 from gateway.channels.telegram.update import CHANNEL
 from gateway.errors import NotFound
 from gateway.report import format_utc
@@ -35,38 +35,62 @@ _PUT_FILE = Prepared(
 )
 
 
-def put_file(conn: Connection, sha256: str, content_type: str, data: bytes, now: datetime) -> None:
-    """Store a file once (one already there, another report's, stays as it is)."""
-    if _HAVE_FILE.execute(conn, {"sha": sha256}).fetchone() is not None:
-        return
-    _PUT_FILE.execute(
-        conn,
-        {
-            "sha256": sha256,
-            "size": len(data),
-            "content_type": content_type[:100],
-            "data": data,
-            "created_at": now,
-        },
+def put_file(
+    conn: Connection, report_id: int, sha256: str, content_type: str, data: bytes, now: datetime
+) -> None:
+    """Store a file once (one already there, another report's, stays as it is) and that
+    report `report_id` names it."""
+    if _HAVE_FILE.execute(conn, {"sha": sha256}).fetchone() is None:
+        _PUT_FILE.execute(
+            conn,
+            {
+                "sha256": sha256,
+                "size": len(data),
+                "content_type": content_type[:100],
+                "data": data,
+                "created_at": now,
+            },
+        )
+    link = {"sha256": sha256, "report_id": report_id}
+    if _HAS_LINK.execute(conn, link).fetchone() is None:  # the same photo twice in one report
+        _LINK.execute(conn, link)
+
+
+_HAS_LINK = Prepared(
+    select(telegram_file_reports.c.sha256).where(
+        telegram_file_reports.c.sha256 == bindparam("sha256"),
+        telegram_file_reports.c.report_id == bindparam("report_id"),
     )
+)
+_LINK = Prepared(telegram_file_reports.insert(), keys=["sha256", "report_id"])
+
+
+def report_id(conn: Connection, external_id: str) -> int:
+    """The id of the Telegram report just stored under `external_id`."""
+    found = conn.execute(
+        select(reports.c.id).where(
+            reports.c.channel == CHANNEL, reports.c.external_id == external_id
+        )
+    ).scalar_one()
+    return int(found)
 
 
 def file_of(conn: Connection, sha256: str) -> tuple[Any, list[str | None]] | None:
-    """A stored file and the units of the incidents whose Telegram reports name it (the
-    scope check: whoever may see one of them may see the file); None when none does."""
+    """A stored file and the units of the incidents whose reports name it (the scope check:
+    whoever may see one of them may see the file); None when none does."""
     row = conn.execute(select(telegram_files).where(telegram_files.c.sha256 == sha256)).first()
     if row is None:
         return None
-    units: list[str | None] = []
-    for doc, unit in conn.execute(
-        select(reports.c.doc, incidents.c.unit)
-        .join(incidents, incidents.c.id == reports.c.incident_id)
-        # The database narrows it down (the hash in the document's text); the JSON decides.
-        .where(reports.c.channel == CHANNEL, cast(reports.c.doc, Text).like(f"%{sha256}%"))
-    ):
-        d = json.loads(doc) if isinstance(doc, str | bytes) else doc
-        if any(a.get("sha256") == sha256 for a in d.get("attachments", ())):
-            units.append(unit)
+    units: list[str | None] = [
+        unit
+        for (unit,) in conn.execute(
+            select(incidents.c.unit)
+            .select_from(telegram_file_reports)
+            .join(reports, reports.c.id == telegram_file_reports.c.report_id)
+            .join(incidents, incidents.c.id == reports.c.incident_id)
+            .where(telegram_file_reports.c.sha256 == sha256)
+        )
+    ]
     return (row, units) if units else None
 
 

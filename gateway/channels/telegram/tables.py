@@ -29,6 +29,16 @@ telegram_files = Table(
     Column("created_at", UTCDateTime, nullable=False),
 )
 
+# Which reports name which file (the file route's scope check: whoever may see the incident
+# of one of them may see the file). Written with the file, in the report's transaction.
+telegram_file_reports = Table(
+    "telegram_file_reports",
+    metadata,
+    Column("sha256", String(64), ForeignKey("telegram_files.sha256"), primary_key=True),
+    Column("report_id", Id, ForeignKey("reports.id"), primary_key=True),
+)
+Index("ix_telegram_file_reports_report", telegram_file_reports.c.report_id)
+
 # What the bot sends to a chat: receipts, state updates, call-takers' replies (queued in the
 # transaction of what causes them) and, for the thread view, the duty notices the outbox
 # delivered. `dedupe` makes queueing the same message twice a no-op.

@@ -4,7 +4,8 @@ Revision ID: 0009
 Revises: - (the base of the telegram branch; needs the core at 0001)
 Create Date: 2026-11-26
 
-Photos and voice messages of Telegram reports (content-addressed), and the messages the bot
+Photos and voice messages of Telegram reports (content-addressed) and which reports name
+them, and the messages the bot
 sends to chats (receipts, state updates, call-takers' replies, duty notices). The base of
 the Telegram channel's branch (label ``telegram``).
 """
@@ -29,6 +30,23 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("sha256", name=op.f("pk_telegram_files")),
+    )
+    op.create_table(
+        "telegram_file_reports",
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("report_id", ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["sha256"],
+            ["telegram_files.sha256"],
+            name=op.f("fk_telegram_file_reports_sha256_telegram_files"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["report_id"], ["reports.id"], name=op.f("fk_telegram_file_reports_report_id_reports")
+        ),
+        sa.PrimaryKeyConstraint("sha256", "report_id", name=op.f("pk_telegram_file_reports")),
+    )
+    op.create_index(
+        "ix_telegram_file_reports_report", "telegram_file_reports", ["report_id"], unique=False
     )
     op.create_table(
         "telegram_out",
@@ -64,4 +82,6 @@ def downgrade() -> None:
     op.drop_index("ix_telegram_out_incident", table_name="telegram_out")
     op.drop_index("ix_telegram_out_status_next", table_name="telegram_out")
     op.drop_table("telegram_out")
+    op.drop_index("ix_telegram_file_reports_report", table_name="telegram_file_reports")
+    op.drop_table("telegram_file_reports")
     op.drop_table("telegram_files")
