@@ -796,12 +796,15 @@ def test_openapi_paths() -> None:
     assert set(paths) == {
         "/api/v1/reports", "/api/v1/receipts/{receipt}", "/api/v1/units", "/api/v1/incidents",
         "/api/v1/incidents/{number}", "/api/v1/incidents/{number}/actions", "/healthz",
+        "/api/v1/incidents/{number}/eido",
         "/metrics", "/api/v1/openapi.json", "/", "/report", "/report/locate.js", "/receipt",
         "/receipt/{receipt}", "/api/v1/calltakers/{calltaker}/current",
         "/api/v1/incidents/{number}/files/{sha256}",
         "/api/v1/incidents/{number}/recordings/{linkedid}",
         "/api/v1/targets/premises", "/api/v1/targets/premises/{id}",
         "/api/v1/targets/vehicles", "/api/v1/targets/vehicles/{terminal}",
+        "/api/v1/telegram/webhook", "/api/v1/telegram/files/{sha256}",
+        "/api/v1/systems/{system}/alarms", "/api/v1/cap", "/api/v1/cap/feed",
     }  # fmt: skip
     post = paths["/api/v1/reports"]["post"]
     assert set(post["responses"]) == {"201", "400", "401", "403", "413", "415", "422", "503"}

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from gateway import discovery
 from gateway.channel import resolve
+from gateway.eido.export import EidoExport
 from gateway.http import contract
 from gateway.http.openapi import openapi_document
 from gateway.http.resource import Call, HttpError, Route, compile_schema, route, schema_error
@@ -58,6 +59,7 @@ class CoreRoutes:
             route("GET", r"^/api/v1/units$", self.units),
             route("GET", r"^/api/v1/incidents$", self.list_incidents),
             route("GET", rf"^/api/v1/incidents/{NUMBER}$", self.incident),
+            route("GET", rf"^/api/v1/incidents/{NUMBER}/eido$", EidoExport(self.gw).handle),
             route("POST", rf"^/api/v1/incidents/{NUMBER}/actions$", self.action),
             route("GET", r"^/api/v1/openapi\.json$", self.openapi, "none"),
             route("GET", r"^/healthz$", self.healthz, "none"),

@@ -541,6 +541,9 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
 
     schemas.update(targets.openapi_components(units))
     paths.update(targets.openapi_paths(units))
+    from gateway.eido import openapi as eido_openapi  # imports this module too
+
+    eido_openapi.add_to(schemas, paths)
     for channel in channels:
         if channel.openapi_components:
             schemas.update(resolve(channel.openapi_components))
