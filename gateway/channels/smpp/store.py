@@ -11,7 +11,7 @@ A message the citizen sent is a report (channel ``sms``); one the gateway sent i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
@@ -19,6 +19,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, select, upda
 from gateway.channels.smpp.tables import sms_out, sms_out_parts, sms_parts
 from gateway.errors import NotFound
 from gateway.report import format_utc
+from gateway.store import sending
 from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
 from gateway.store.transaction import WriteContext
@@ -196,62 +197,29 @@ def notice_sent(
 
 def release(ctx: WriteContext, ids: Sequence[int], retry_at: datetime, now: datetime) -> None:
     """Claimed messages not tried (sending paused): due again at `retry_at`, not counted."""
-    ctx.conn.execute(
-        update(sms_out)
-        .where(sms_out.c.id.in_(list(ids)), sms_out.c.status == "sending")
-        .values(status="pending", next_at=retry_at, updated_at=now)
-    )
+    sending.release(ctx.conn, sms_out, ids, retry_at, now)
 
 
 def any_due(conn: Connection, now: datetime) -> bool:
-    return (
-        conn.execute(
-            select(sms_out.c.id)
-            .where(sms_out.c.status.in_(("pending", "failed", "sending")), sms_out.c.next_at <= now)
-            .limit(1)
-        ).first()
-        is not None
-    )
+    return sending.any_due(conn, sms_out, now)
 
 
 def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[dict[str, Any]]:
-    """Take up to `limit` due messages (oldest first) for `lease` seconds: one that is still
-    `sending` when the lease ends (the gateway died meanwhile) is due again. With each comes
-    the seqs of its parts the SMSC already took, which are not sent again."""
+    """Take up to `limit` due messages (oldest first) for `lease` seconds (`sending.claim`).
+    With each come the seqs of its parts the SMSC already took, which are not sent again."""
     conn = ctx.conn
-    rows = [
-        dict(r)
-        for r in conn.execute(
-            select(sms_out)
-            .where(sms_out.c.status.in_(("pending", "failed", "sending")), sms_out.c.next_at <= now)
-            .order_by(sms_out.c.next_at, sms_out.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)  # PostgreSQL: one node per message
-        ).mappings()
-    ]
+    rows = sending.claim(conn, sms_out, now, limit, lease)
     if not rows:
         return rows
-    ids = [r["id"] for r in rows]
-    conn.execute(
-        update(sms_out)
-        .where(sms_out.c.id.in_(ids))
-        .values(status="sending", next_at=now + timedelta(seconds=lease), updated_at=now)
-    )
-    done: dict[int, set[int]] = {i: set() for i in ids}
+    done: dict[int, set[int]] = {r["id"]: set() for r in rows}
     for sms_id, seq in conn.execute(
-        select(sms_out_parts.c.sms_id, sms_out_parts.c.seq).where(sms_out_parts.c.sms_id.in_(ids))
+        select(sms_out_parts.c.sms_id, sms_out_parts.c.seq).where(
+            sms_out_parts.c.sms_id.in_(list(done))
+        )
     ):
         done[sms_id].add(seq)
-    number = dict(
-        conn.execute(
-            select(incidents.c.id, incidents.c.number).where(
-                incidents.c.id.in_({r["incident_id"] for r in rows})
-            )
-        ).all()
-    )
     for r in rows:
         r["sent_parts"] = done[r["id"]]
-        r["incident"] = number[r["incident_id"]]
     return rows
 
 

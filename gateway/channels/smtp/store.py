@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 from gateway.channels.smtp.tables import fax_jobs, fax_pages, mail_blobs, mail_out
 from gateway.errors import NotFound
+from gateway.store import sending
 from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
 from gateway.store.transaction import WriteContext
@@ -318,34 +319,11 @@ def queue_mail(
 
 
 def due_mail(conn: Connection, now: datetime) -> bool:
-    due = select(mail_out.c.id).where(
-        mail_out.c.status.in_(("pending", "failed", "sending")), mail_out.c.next_at <= now
-    )
-    return conn.execute(due.limit(1)).first() is not None
+    return sending.any_due(conn, mail_out, now)
 
 
 def claim_mail(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[dict[str, Any]]:
-    conn = ctx.conn
-    rows = [
-        dict(r)
-        for r in conn.execute(
-            select(mail_out, incidents.c.number)
-            .join(incidents, incidents.c.id == mail_out.c.incident_id)
-            .where(
-                mail_out.c.status.in_(("pending", "failed", "sending")), mail_out.c.next_at <= now
-            )
-            .order_by(mail_out.c.next_at, mail_out.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=mail_out)
-        ).mappings()
-    ]
-    if rows:
-        conn.execute(
-            update(mail_out)
-            .where(mail_out.c.id.in_([r["id"] for r in rows]))
-            .values(status="sending", next_at=now + timedelta(seconds=lease), updated_at=now)
-        )
-    return rows
+    return sending.claim(ctx.conn, mail_out, now, limit, lease, number_as="number")
 
 
 def mail_sent(ctx: WriteContext, row: dict[str, Any], answer: str, now: datetime) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
@@ -15,6 +15,7 @@ from gateway.channels.telegram.tables import telegram_file_reports, telegram_fil
 from gateway.channels.telegram.update import CHANNEL
 from gateway.errors import NotFound
 from gateway.report import format_utc
+from gateway.store import sending
 from gateway.store.prepared import Prepared
 from gateway.store.tables import incidents, reports
 from gateway.store.transaction import WriteContext
@@ -173,47 +174,17 @@ def queue(
 
 
 def any_due(conn: Connection, now: datetime) -> bool:
-    return (
-        conn.execute(
-            select(telegram_out.c.id)
-            .where(telegram_out.c.status.in_(DUE), telegram_out.c.next_at <= now)
-            .limit(1)
-        ).first()
-        is not None
-    )
+    return sending.any_due(conn, telegram_out, now)
 
 
 def claim(ctx: WriteContext, now: datetime, limit: int, lease: float) -> list[dict[str, Any]]:
-    """Take up to `limit` due messages, oldest first, for `lease` seconds: one still
-    `sending` when its lease ends (the gateway died meanwhile) is due again."""
-    conn = ctx.conn
-    rows = [
-        dict(r)
-        for r in conn.execute(
-            select(telegram_out, incidents.c.number.label("incident"))
-            .join(incidents, incidents.c.id == telegram_out.c.incident_id)
-            .where(telegram_out.c.status.in_(DUE), telegram_out.c.next_at <= now)
-            .order_by(telegram_out.c.next_at, telegram_out.c.id)
-            .limit(limit)
-            .with_for_update(of=telegram_out, skip_locked=True)  # PostgreSQL: one node each
-        ).mappings()
-    ]
-    if rows:
-        conn.execute(
-            update(telegram_out)
-            .where(telegram_out.c.id.in_([r["id"] for r in rows]))
-            .values(status="sending", next_at=now + timedelta(seconds=lease), updated_at=now)
-        )
-    return rows
+    """Take up to `limit` due messages, oldest first, for `lease` seconds (`sending.claim`)."""
+    return sending.claim(ctx.conn, telegram_out, now, limit, lease)
 
 
 def release(ctx: WriteContext, ids: Sequence[int], retry_at: datetime, now: datetime) -> None:
     """Claimed messages not tried (Telegram asked us to wait): due at `retry_at`, not counted."""
-    ctx.conn.execute(
-        update(telegram_out)
-        .where(telegram_out.c.id.in_(list(ids)), telegram_out.c.status == "sending")
-        .values(status="pending", next_at=retry_at, updated_at=now)
-    )
+    sending.release(ctx.conn, telegram_out, ids, retry_at, now)
 
 
 def sent(ctx: WriteContext, out_id: int, message_id: int | None, now: datetime) -> None:
