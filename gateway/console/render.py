@@ -92,12 +92,33 @@ ACTION_NAMES_ZH = {
     "sms_undelivered": "短信未送达",
     "sms_failed": "短信发送失败",
     "sms_repeat": "重复短信",
+    "reply_telegram": "Telegram 回复",
+    "telegram_reply": "Telegram 回复",
+    "telegram_sent": "Telegram 已发",
+    "telegram_failed": "Telegram 发送失败",
+}
+# What a message the gateway sends (SMS, Telegram) is and where it stands.
+MESSAGE_WORDS_ZH = {
+    "receipt": "报警回执",
+    "followup": "续报回执",
+    "update": "进展通知",
+    "reply": "接警员回复",
+    "notice": "派警通知",
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "delivered": "已送达",
+    "undelivered": "未送达",
+    "failed": "发送失败，将重试",
+    "gave_up": "已放弃发送",
 }
 PARAM_NAMES_ZH = {
     "text": "短信内容",
     "message": "回复内容",
     "address": "收件地址（默认回复报警人）",
     "calltaker": "接警席位（分机）",
+    "telegram_text": "回复内容",
+    "telegram_chat": "会话编号（默认最近来信的会话）",
 }
 ROUTE_REASONS_ZH = {
     "jurisdiction": "警情位置在该单位辖区内",
@@ -144,6 +165,7 @@ def environment(timezone: str) -> jinja2.Environment:
         priority_colour=lambda p: PRIORITY_COLOURS.get(p, "none"),
         tier_zh=lambda t: TIER_NAMES_ZH.get(t, t),
         role_zh=lambda r: ROLE_NAMES_ZH.get(str(r), str(r)),
+        message_zh=lambda w: MESSAGE_WORDS_ZH.get(str(w), str(w)),
         # A vehicle's track for Leaflet: [[lat, lon], …] (jt808's `track` view).
         latlngs=lambda points: [[p["lat"], p["lon"]] for p in points],
     )

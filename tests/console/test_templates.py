@@ -45,6 +45,22 @@ def doc() -> dict[str, Any]:
                 ],
             },
             {
+                "channel": "telegram",
+                "receipt": "7K2MQ9XWRW",
+                "received_at": "2026-11-26T01:00:20Z",
+                "sender": {"kind": "account", "id": "telegram:10086", "name": "李四"},
+                "text": "嫌疑人照片",
+                "attachments": [
+                    {
+                        "name": "photo-42.jpg",
+                        "content_type": "image/jpeg",
+                        "size": 4096,
+                        "sha256": "c" * 64,
+                        "ref": f"/api/v1/telegram/files/{'c' * 64}",
+                    }
+                ],
+            },
+            {
                 "channel": "sms",
                 "receipt": "7K2MQ9XWRV",
                 "received_at": "2026-11-26T01:00:30Z",
@@ -73,6 +89,17 @@ def doc() -> dict[str, Any]:
                 "text": "【示例市110】已收到您的报警，回执号7K2MQ9XWRV",
                 "status": "delivered",
                 "created_at": "2026-11-26T01:00:31Z",
+            }
+        ],
+        "telegram": [
+            {
+                "kind": "reply",
+                "chat": 10086,
+                "text": "请问嫌疑人穿什么衣服？",
+                "status": "sent",
+                "attempts": 1,
+                "by": "wang.jiejing",
+                "created_at": "2026-11-26T01:02:00Z",
             }
         ],
         "mail": [
@@ -162,7 +189,10 @@ def test_every_channels_view_is_on_the_incident_page() -> None:
     assert "2026-11-26 09:00:00" in html and "2026-11-26 01:00:00" not in html
     assert f'src="/api/v1/incidents/{NUMBER}/recordings/1764118800.7"' in html  # the recording
     assert "张三" in html and "91.0" in html
-    assert "【示例市110】已收到您的报警" in html  # the SMS thread
+    assert "【示例市110】已收到您的报警" in html and "报警回执 · 已送达" in html  # the SMS thread
+    # A Telegram photo links the route its `ref` names; the chat thread, in Chinese.
+    assert f'href="/api/v1/telegram/files/{"c" * 64}"' in html and "photo-42.jpg" in html
+    assert "请问嫌疑人穿什么衣服？" in html and "会话 10086 · 接警员回复 · 已发送" in html
     assert "民警已出发" in html and "回复：报警" in html  # mail sent
     assert f"/api/v1/incidents/{NUMBER}/files/{'a' * 64}" in html and "现场.jpg" in html
     assert "南坝路 抢劫" in html and "第 1 页" in html  # fax page and its OCR text
