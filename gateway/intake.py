@@ -49,6 +49,13 @@ _INCIDENT_BY_ID = select(incidents).where(incidents.c.id == bindparam("id"))
 _TOUCH_INCIDENT = Prepared(
     update(incidents).where(incidents.c.id == bindparam("iid")), keys=["iid", "updated_at"]
 )
+# An incident opened without a place takes the first point a later report brings (a
+# Telegram text, then the location; a call, then an SMS with the address): the map and the
+# dispatch suggestion need it. Never overwrites a place it has: the call-taker's is in it.
+_LOCATE_INCIDENT = Prepared(
+    update(incidents).where(incidents.c.id == bindparam("iid"), incidents.c.lat.is_(None)),
+    keys=["iid", "lat", "lon", "accuracy_m", "address"],
+)
 _INSERT_REPORT = Prepared(
     reports.insert(),
     keys=[
@@ -165,6 +172,9 @@ class Intake:
             row = conn.execute(_INCIDENT_BY_ID, {"id": match.incident_id}).mappings().one()
             receipt = self._insert_report(ctx, report, row["id"], now, auto_attached=True)
             _TOUCH_INCIDENT.execute(conn, {"iid": row["id"], "updated_at": now})
+            located = _place_for(row, report)
+            if located is not None:
+                _LOCATE_INCIDENT.execute(conn, {"iid": row["id"], **located})
             records.add_event(
                 ctx,
                 row["id"],
@@ -226,3 +236,16 @@ class Intake:
             },
         )
         return receipt
+
+
+def _place_for(incident: Any, report: Report) -> dict[str, Any] | None:
+    """The place an incident without a point takes from `report`; None to leave it."""
+    loc = report.location
+    if incident["lat"] is not None or loc is None or loc.lat is None:
+        return None
+    return {
+        "lat": loc.lat,
+        "lon": loc.lon,
+        "accuracy_m": loc.accuracy_m,
+        "address": incident["address"] or loc.address,
+    }

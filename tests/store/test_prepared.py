@@ -43,6 +43,7 @@ MODULES = (
     "gateway.workflow.service",
     "gateway.channels.smpp.store",
     "gateway.channels.smtp.store",
+    "gateway.channels.telegram.store",
     "gateway.targets.registry",
 )
 

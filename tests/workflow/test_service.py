@@ -78,6 +78,23 @@ def test_correlation_same_sender_within_window(h: Harness) -> None:
     assert first.incident != one.incident
 
 
+def test_an_incident_without_a_place_takes_the_first_point_a_later_report_brings(
+    h: Harness,
+) -> None:
+    """A Telegram text, then the location from the app: the incident has the place (its map,
+    the dispatch suggestion); a third report elsewhere does not move it."""
+    who = h.report().sender.__class__("account", "telegram:10086")
+    first = h.submit(h.report(external_id="t1", sender=who, location=None))
+    assert incident(h, first.incident)["location"] is None
+    second = h.submit(h.report(external_id="t2", sender=who, location=NANBA))
+    assert second.attached and second.incident == first.incident
+    loc = incident(h, first.incident)["location"]
+    assert (loc["lat"], loc["lon"], loc["accuracy_m"]) == (24.98, 102.65, 15)
+    elsewhere = Location(lat=25.1, lon=102.7, accuracy_m=5)
+    h.submit(h.report(external_id="t3", sender=who, location=elsewhere))
+    assert incident(h, first.incident)["location"]["lat"] == 24.98
+
+
 def test_correlation_alarm_account_and_zone(h: Harness) -> None:
     a = h.submit(
         h.report(sender=h.report().sender.__class__("account", "1234"), alarm=AlarmRef("1234", "3"))
