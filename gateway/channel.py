@@ -64,6 +64,9 @@ class ChannelAction:
     status: int = 200  # 202: the work goes on after the answer
     response: Dotted | None = None  # JSON Schema of the answer's body (for OpenAPI)
     summary: str = ""
+    # The Report.channels it answers (a reply goes back where a report came from): the
+    # console offers it only on an incident with such a report. Empty: on every incident.
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

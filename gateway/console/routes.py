@@ -225,10 +225,13 @@ class ConsoleRoutes:
             for a in allowed_actions(state)
             if role in TRANSITIONS[a].roles or (doc["drill"] and role is Role.DRILL_COORDINATOR)
         ]
+        came_by = {r.get("channel") for r in doc.get("reports", ())}
         offered = [
             (name, action)
             for name, (_channel, action) in self.channel_actions.items()
-            if str(role) in action.roles and state not in (State.MERGED,)
+            if str(role) in action.roles
+            and state not in (State.MERGED,)
+            and (not action.answers or came_by.intersection(action.answers))
         ]
         loc = doc.get("location") or {}
         suggestion = None

@@ -41,6 +41,7 @@ CHANNEL = Channel(
             response=f"{_P}.http:SMS_QUEUED",
             summary="回复短信: the SMS to the citizen is queued; `sms_sent` and `sms_delivered` "
             "events follow.",
+            answers=("sms",),
         ),
     ),
     views=(

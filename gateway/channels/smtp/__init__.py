@@ -43,6 +43,7 @@ CHANNEL = Channel(
             response=f"{_P}.http:MAIL_QUEUED",
             summary="回复邮件: the mail to the citizen is queued; a `mail_sent` or "
             "`mail_failed` event follows.",
+            answers=("email",),
         ),
     ),
     views=(

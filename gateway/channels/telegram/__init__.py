@@ -40,6 +40,7 @@ CHANNEL = Channel(
             response=f"{_P}.http:TELEGRAM_QUEUED",
             summary="回复Telegram: the message to the citizen's chat is queued; a "
             "`telegram_sent` or `telegram_failed` event follows.",
+            answers=("telegram",),
         ),
     ),
     views=(

@@ -18,6 +18,7 @@ import hashlib
 import json
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -391,3 +392,32 @@ def test_the_webhook_route_is_closed_in_polling_mode(gw: GatewayProcess) -> None
         headers={"X-Telegram-Bot-Api-Secret-Token": ""},
     )
     assert (status, body["error"]) == (404, "not_found")
+
+
+def test_the_console_offers_the_telegram_reply_only_where_a_chat_wrote(
+    api: BotApi, gw: GatewayProcess
+) -> None:
+    """The 处置操作 of an incident that came by Telegram include Telegram 回复 (its chat thread
+    shown); one that came by the web form does not offer an answer nobody can receive."""
+    from tests.peers.console import ConsoleClient
+
+    chat = new_chat()
+    api.send_text(chat, "东风路有人晕倒")
+    by_telegram = one_report(gw, chat)[0]["number"]
+    token = gw.token("web-citizen-desk", "integration")
+    req = urllib.request.Request(
+        gw.base + "/api/v1/reports",
+        data=json.dumps({"sender": {"kind": "web", "id": "s-1"}, "text": "有人打架"}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Idempotency-Key": f"console-{chat}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req) as resp:
+        by_web = json.loads(resp.read())["incident"]["number"]
+    password = gw.user(f"calltaker{chat}", "calltaker")
+    console = ConsoleClient(gw.base)
+    assert console.login(f"calltaker{chat}", password).status == 303
+    receipt_in_chat(api, chat, reports(gw, chat)[0])
+    page = console.get(f"/console/incidents/{by_telegram}").text
+    assert "Telegram 回复" in page and "Telegram 往来" in page and "报警回执" in page
+    assert "Telegram 回复" not in console.get(f"/console/incidents/{by_web}").text
