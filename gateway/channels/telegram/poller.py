@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = Logger()
 MAX_BACKOFF = 60.0
+POISON = 5  # failures of one update (not the store's, not Telegram's) before it is passed over
 
 
 class Poller:
@@ -36,6 +37,7 @@ class Poller:
         self._waiting: defer.Deferred[Any] | None = None  # a getUpdates or a backoff
         self._backoff = channel.settings.retry_seconds
         self._hook_cleared = False
+        self._failures: dict[int | None, int] = {}  # update id → failed tries (a bug)
 
     def stop(self) -> None:
         """Cut a long poll or a backoff short (nothing fetched is lost: it is unconfirmed)."""
@@ -84,9 +86,22 @@ class Poller:
                 await self._pause(self._next_backoff())
                 return
             except Exception:  # noqa: BLE001 - a bug must not stop the bot for good
-                log.failure("Telegram: update {id} failed", id=uid)
-                await self._pause(self._next_backoff())
-                return
+                # Fetched again from this update; one that fails every time (a bug meeting
+                # an update it cannot take) would hold back every alarm after it: after
+                # POISON tries it is passed over, loudly, its JSON in the log.
+                self._failures[uid] = self._failures.get(uid, 0) + 1
+                if self._failures[uid] < POISON:
+                    log.failure("Telegram: update {id} failed", id=uid)
+                    await self._pause(self._next_backoff())
+                    return
+                log.failure(
+                    "Telegram: update {id} failed {n} times, passed over: {update}",
+                    id=uid,
+                    n=POISON,
+                    update=update,
+                )
+                outcome = "failed"
+            self._failures.pop(uid, None)
             ch.metrics.updates.labels(outcome).inc()
             if uid is not None:
                 self.offset = max(self.offset or 0, uid + 1)
