@@ -22,13 +22,14 @@ def test_config_check_refuses_targets_nothing_delivers(tmp_path: Path) -> None:
         NANBA_WEBHOOK + '\n    { kind = "sms", address = "13900000001", name = "值班手机" },'
         '\n    { kind = "phone", address = "87100001" },'
         '\n    { kind = "telegram", address = "@nanba" },'
+        '\n    { kind = "wechat", address = "nanba" },'
     )
     city = tmp_path / "city.toml"
     city.write_text(text.replace(NANBA_WEBHOOK, duty), encoding="utf-8")
     out = alarmgw("config", "check", str(city))
     assert out.returncode == 1, out
     lines = out.stderr.splitlines()
-    assert len(lines) == 3 and "Traceback" not in out.stderr, out.stderr
+    assert len(lines) == 4 and "Traceback" not in out.stderr, out.stderr
     assert (
         f"{city}: org.units[3].notify[1].kind: "
         '"sms" targets need [channels.smpp] enabled (unit 530102510000, target 13900000001)'
@@ -38,11 +39,18 @@ def test_config_check_refuses_targets_nothing_delivers(tmp_path: Path) -> None:
         'org.units[3].notify[2].kind: "phone" targets need [channels.ami] enabled '
         "(unit 530102510000, target 87100001)" in out.stderr
     )
-    assert 'org.units[3].notify[3].kind: "telegram" targets cannot be delivered' in out.stderr
+    assert (
+        'org.units[3].notify[3].kind: "telegram" targets need [channels.telegram] enabled '
+        "(unit 530102510000, target @nanba)" in out.stderr
+    )
+    assert 'org.units[3].notify[4].kind: "wechat" targets cannot be delivered' in out.stderr
 
-    # With the channels on, sms and phone targets are deliverable (telegram never is).
+    # With the channels on, sms and phone targets are deliverable (wechat never is).
     on = text.replace(
-        NANBA_WEBHOOK, duty.replace('\n    { kind = "telegram", address = "@nanba" },', "")
+        NANBA_WEBHOOK,
+        duty.replace('\n    { kind = "telegram", address = "@nanba" },', "").replace(
+            '\n    { kind = "wechat", address = "nanba" },', ""
+        ),
     )
     on = on.replace(
         "[channels.ami]\nenabled = false\n",
