@@ -85,6 +85,7 @@ Index("ix_incidents_state_unit", incidents.c.state, incidents.c.unit)
 Index("ix_incidents_sender_created", incidents.c.sender_key, incidents.c.created_at)
 Index("ix_incidents_alarm_created", incidents.c.alarm_key, incidents.c.created_at)
 Index("ix_incidents_created", incidents.c.created_at)
+Index("ix_incidents_place", incidents.c.lat, incidents.c.lon)  # correlation by place
 
 reports = Table(
     "reports",

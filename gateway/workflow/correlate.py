@@ -91,7 +91,9 @@ _BY_PLACE = Prepared(
     .where(
         incidents.c.category == bindparam("category"),
         incidents.c.created_at >= bindparam("since"),
-        incidents.c.state.in_(_OPEN),
+        # `state || ''`: not a term for the (state, unit) index, which SQLite would pick
+        # without statistics and then read every open incident; the place index decides.
+        incidents.c.state.op("||")(literal_column("''")).in_(_OPEN),
         incidents.c.drill == bindparam("drill"),
         incidents.c.lat.between(bindparam("lat0"), bindparam("lat1")),
         incidents.c.lon.between(bindparam("lon0"), bindparam("lon1")),
