@@ -1,5 +1,5 @@
 """The gateway assembled: store → intake worker → deadline timer → notifiers → HTTP →
-channels (web first). They start in that order and stop in the reverse one.
+channels (web first) → the drill runner. They start in that order and stop in the reverse one.
 
 `build(config, data_dir, ...)` returns the top service; `gateway.tap` hands it to twistd.
 The channels are the enabled declarations of the configuration (`gateway.discovery`): this
@@ -29,6 +29,8 @@ from gateway.channel import Channel, resolve
 from gateway.config import Config
 from gateway.console.routes import ConsoleRoutes
 from gateway.console.stream import EventHub
+from gateway.drills.http import DrillRoutes
+from gateway.drills.service import DrillService
 from gateway.http.incidents import CoreRoutes
 from gateway.http.resource import ApiResource, Route, route
 from gateway.http.site import WebService, make_site
@@ -354,9 +356,14 @@ def build(
     hub.db = db
     hub.setServiceParent(top)
     console = ConsoleRoutes(gw, hub)
+    drills = DrillService(gw)
     # The channels' first: the busiest route is the web channel's POST /api/v1/reports.
     routes = (
-        gw.channel_routes() + CoreRoutes(gw).routes() + TargetRoutes(gw).routes() + console.routes()
+        gw.channel_routes()
+        + CoreRoutes(gw).routes()
+        + TargetRoutes(gw).routes()
+        + DrillRoutes(gw, drills).routes()
+        + console.routes()
     )
     api = ApiResource(db, clock, config.http.max_body, routes)
     api.sessions = console.sessions
@@ -366,6 +373,7 @@ def build(
     WebService(listening).setServiceParent(top)
     for _channel, svc in channels:
         svc.setServiceParent(top)
+    drills.setServiceParent(top)  # after the channels it plays injects through
     intake.on_stored = _on_stored(gw)
     return top, gw
 

@@ -119,6 +119,9 @@ class Channel:
     migrations: str | None = None  # folder of its Alembic branch (label: its code)
     events: tuple[str, ...] = ()  # audit event names it writes
     metrics: Dotted | None = None  # class built with the registry: its own metrics
+    # async fn(service, gateway.drills.inject.DrillInject) → Sent: plays a drill inject
+    # through the channel, as its alarms really come (gateway.drills.inject says how)
+    drill: Dotted | None = None
     enabled_by_default: bool = False
     package: str = ""  # the package that declared it (filled in by discovery)
 

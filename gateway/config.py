@@ -234,7 +234,11 @@ def _parse_toml(text: str, label: str) -> dict[str, Any]:
 def _targets(raw: Iterable[Mapping[str, str]]) -> tuple[NotifyTarget, ...]:
     return tuple(
         NotifyTarget(
-            kind=t["kind"], address=t["address"], name=t.get("name"), secret=t.get("secret")
+            kind=t["kind"],
+            address=t["address"],
+            name=t.get("name"),
+            secret=t.get("secret"),
+            drill=bool(t.get("drill", False)),
         )
         for t in raw
     )

@@ -28,6 +28,13 @@ class NotifyTarget:
     address: str
     name: str | None = None
     secret: str | None = field(default=None, repr=False)  # never printed in logs or reprs
+    # A drill target (the duty desk's training phone, a drill webhook): it gets the notices
+    # of drill incidents and no others; the other targets never get a drill's.
+    drill: bool = False
+
+    def takes(self, drill: bool) -> bool:
+        """Whether a notice of an incident with this drill flag goes here."""
+        return self.drill == drill
 
 
 @dataclass(frozen=True)

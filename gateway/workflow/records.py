@@ -257,12 +257,13 @@ def notify_unit(
     now: datetime,
     kinds: frozenset[str],
 ) -> int:
-    """Queue a delivery to each of the unit's notify targets that a notifier can reach."""
+    """Queue a delivery to each of the unit's notify targets that a notifier can reach: a
+    drill incident's to its drill targets only, a real one's to the others."""
     if unit not in org:
         return 0
     n = 0
     for target in org.get(unit).notify:
-        if target.kind in kinds:
+        if target.kind in kinds and target.takes(drill):
             queue_delivery(
                 conn,
                 incident_id,

@@ -159,7 +159,9 @@ class Workflow:
         """Category hints (fire → 119) and priority 1 (→ city center) notify at once."""
         s = outcome.incident
         for notice in params["_route"].notify:
-            if notice.target is not None and notice.target.kind in self.notify_kinds:
+            if notice.target is not None:
+                if notice.target.kind not in self.notify_kinds or not notice.target.takes(s.drill):
+                    continue
                 records.queue_delivery(
                     conn,
                     incident_id,

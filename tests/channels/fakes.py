@@ -59,13 +59,14 @@ MINGHU_SMS = "13900000002"
 CITY_SMS = "8613900000110"
 STATION_PHONE = "087100000001"
 CITY_PHONE = "087100000110"
+STATION_DRILL_PHONE = "087100000099"  # 南坝's drill target: drill notices go there only
 CITIZEN = "13800000001"
 
 
 def city(tmp_path: Path, smpp: str = "", ami: str = "") -> Config:
     """The sample city with [channels.smpp] and [channels.ami] on (their peers are faked:
-    nothing connects) and duty phones: 南坝派出所 gets SMS and calls, 明湖派出所 SMS,
-    the city center both. `smpp` and `ami` are more lines of their sections."""
+    nothing connects) and duty phones: 南坝派出所 gets SMS and calls (drills: calls to a
+    drill phone of its own), 明湖派出所 SMS, the city center both. `smpp` and `ami` are more lines of their sections."""
     text = sample_text()
     for code, more in (("smpp", smpp), ("ami", ami)):
         old = f"[channels.{code}]\nenabled = false\n"
@@ -78,7 +79,11 @@ def city(tmp_path: Path, smpp: str = "", ami: str = "") -> Config:
             else f'[channels.{code}]\nenabled = true\nport = 9\nsecret = "x"\n{more}\n',
         )
     duty = {
-        STATION: [("sms", STATION_SMS, "南坝派出所值班手机"), ("phone", STATION_PHONE, "南坝值班")],
+        STATION: [
+            ("sms", STATION_SMS, "南坝派出所值班手机"),
+            ("phone", STATION_PHONE, "南坝值班"),
+            ("phone", STATION_DRILL_PHONE, "南坝演练值班", True),
+        ],
         MINGHU: [("sms", MINGHU_SMS, "明湖派出所值班手机")],
         CITY: [("sms", CITY_SMS, "指挥中心值班手机"), ("phone", CITY_PHONE, "指挥中心值班台")],
     }
@@ -87,8 +92,10 @@ def city(tmp_path: Path, smpp: str = "", ami: str = "") -> Config:
         line = re.search(webhook, text, re.M)
         assert line is not None, unit
         extra = "".join(
-            f'    {{ kind = "{kind}", address = "{address}", name = "{name}" }},\n'
-            for kind, address, name in targets
+            f'    {{ kind = "{t[0]}", address = "{t[1]}", name = "{t[2]}"'
+            + (", drill = true" if len(t) > 3 else "")
+            + " },\n"
+            for t in targets
         )
         text = text[: line.end()] + extra + text[line.end() :]
     path = tmp_path / "city.toml"

@@ -95,8 +95,8 @@ def test_toy_channel_runs_in_a_real_gateway(toy: tuple[GatewayProcess, int]) -> 
     assert "poke" in schemas["IncidentAction"]["properties"]["action"]["enum"]
     assert "pokes" in schemas["Incident"]["properties"]
 
-    # Its migration branch was applied (t001 needs the core's 0001; the core is at 0012).
-    assert gw.cli("db", "upgrade").stdout.strip() == "database at revision 0012, t001"
+    # Its migration branch was applied (t001 needs the core's 0001; the core is at 0013).
+    assert gw.cli("db", "upgrade").stdout.strip() == "database at revision 0013, t001"
 
 
 def test_toy_channel_config_is_checked_by_its_own_schema(tmp_path: Path) -> None:

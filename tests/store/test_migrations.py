@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
+import gateway.drills.tables  # noqa: F401 - the drill runs, on the same metadata
 import gateway.targets.tables  # noqa: F401 - the core's registry tables, on the same metadata
 from gateway.channel import resolve
 from gateway.discovery import declaration, installed
@@ -61,17 +62,19 @@ def test_a_database_of_the_single_chain_upgrades(store_url: str) -> None:
         upgrade(engine, [c for c in CHANNELS if c.code in ("ami", "smpp", "web")])
         with engine.begin() as conn:
             # The core's tables that came after 0003 (0005: console users, 0006: the
-            # registry of targets, 0012: the place index) were not there.
+            # registry of targets, 0012: the place index, 0013: drill runs) were not there.
             conn.execute(text("DROP TABLE console_sessions"))
             conn.execute(text("DROP TABLE users"))
             conn.execute(text("DROP TABLE premises"))
             conn.execute(text("DROP TABLE vehicles"))
             conn.execute(text("DROP INDEX ix_incidents_place"))  # 0012
+            conn.execute(text("DROP TABLE drill_sends"))  # 0013
+            conn.execute(text("DROP TABLE drill_runs"))
             conn.execute(text("DELETE FROM alembic_version"))
             conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0003')"))
         upgrade(engine, CHANNELS)
-        # The heads: the core (0012; its 0006 is below dc09's 0007 and jt808's 0008).
-        assert set(current(engine)) >= {"0002", "0003", "0004", "0007", "0008", "0012"}
+        # The heads: the core (0013; its 0006 is below dc09's 0007 and jt808's 0008).
+        assert set(current(engine)) >= {"0002", "0003", "0004", "0007", "0008", "0013"}
         with engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     finally:

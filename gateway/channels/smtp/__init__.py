@@ -13,6 +13,7 @@ CHANNEL = Channel(
     also_files_under=("fax",),
     title="E-mail and fax-to-mail over SMTP",
     service=f"{_P}.service:SmtpChannel",
+    drill=f"{_P}.drill:inject",
     settings=f"{_P}.settings:SmtpSettings",
     config_check=f"{_P}.settings:config_problems",
     metrics=f"{_P}.metrics:MailMetrics",

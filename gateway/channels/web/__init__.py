@@ -11,6 +11,7 @@ CHANNEL = Channel(
     report_channel="web",
     title="网上报警 (web form and reports API)",
     service="gateway.channels.web.service:WebChannel",
+    drill="gateway.channels.web.drill:inject",
     settings="gateway.channels.web.settings:WebSettings",
     enabled_by_default=True,
     routes=(

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import gateway.drills.tables  # noqa: F401 - the core's tables declared outside store/
 import gateway.targets.tables  # noqa: F401 - the core's tables declared outside store/
 from gateway.store.tables import metadata
 

@@ -23,7 +23,14 @@ from gateway.channels.ami.client import AmiError, AmiUnavailable
 from gateway.channels.ami.duty import DutyCalls
 from gateway.channels.ami.service import AmiChannel
 from gateway.notify.outbox import Outbox
-from tests.channels.fakes import CITY_PHONE, STATION_PHONE, FakeAmiLink, FakeContext, ami_channel
+from tests.channels.fakes import (
+    CITY_PHONE,
+    STATION_DRILL_PHONE,
+    STATION_PHONE,
+    FakeAmiLink,
+    FakeContext,
+    ami_channel,
+)
 from tests.inline import CITY, STATION, Store
 
 ACK_REASON = "值班电话按键 1 签收 (acknowledged by phone, DTMF 1)"
@@ -152,7 +159,8 @@ async def test_a_drill_is_said_to_be_one(phone: Phone) -> None:
     number = phone.store.dispatched(phone.store.submit(report).incident, unit=STATION)
     polling = defer.ensureDeferred(phone.outbox.poll())
     await settle()
-    (call,) = phone.calls()
+    (call,) = phone.calls()  # the drill phone only: never the real duty phone
+    assert call["Channel"] == f"PJSIP/{STATION_DRILL_PHONE}@carrier"
     assert call["Variable"]["ALARMGW_DRILL"] == "1"
     phone.duty.answered(ack(phone.delivery(call)))
     assert await polling == 1
