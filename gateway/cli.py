@@ -5,15 +5,18 @@
     alarmgw config check FILE | config sample | token create --user U --role R [--unit C]
     alarmgw token list | token revoke ID | user create|disable|password|list …
     alarmgw targets import FILE.csv | targets list | vehicles import FILE.csv | vehicles list
+    alarmgw drill run FILE | status|pause|resume|abort RUN | list | report RUN
 
-Everything but `run` works on the store directly (no reactor): each command is one
-transaction, safe beside a running gateway (SQLite WAL; PostgreSQL row locks).
+Everything but `run` and the drill commands works on the store directly (no reactor): each
+command is one transaction, safe beside a running gateway (SQLite WAL; PostgreSQL row
+locks). The drill commands but `report` talk to the running gateway's API (gateway.drills).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from datetime import UTC, datetime
@@ -146,6 +149,45 @@ def parser() -> argparse.ArgumentParser:
     uls = usr.add_parser("list", help="list console users")
     store_args(uls)
     uls.set_defaults(func=_console("user_list"))
+
+    drill = sub.add_parser(
+        "drill", help="drills (演练): run a scenario through the channels, follow it, score it"
+    ).add_subparsers(metavar="ACTION")
+
+    def api_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--config", "-c", help="TOML config (default: the bundled sample city)")
+        sp.add_argument("--url", help="the gateway (default: its [http] address in the config)")
+        sp.add_argument("--token", help="a drill_coordinator API token (default: $ALARMGW_TOKEN)")
+
+    drun = drill.add_parser(
+        "run",
+        help="start a drill scenario on the running gateway and follow it with a progress "
+        "bar (p: pause/resume, a: abort, q: leave it running)",
+    )
+    api_args(drun)
+    drun.add_argument("file", help="the scenario (TOML; see drills/README.md)")
+    drun.add_argument("--detach", action="store_true", help="start it and return")
+    drun.set_defaults(func=cmd_drill_run)
+    for name, helptext in (
+        ("status", "follow a run (its progress bar) until it ends"),
+        ("pause", "pause a run: nothing more is sent until it is resumed"),
+        ("resume", "resume a paused run; what was still to send moves on by the pause"),
+        ("abort", "abort a run: what is not sent yet never will be"),
+    ):
+        one = drill.add_parser(name, help=helptext)
+        api_args(one)
+        one.add_argument("run", type=int)
+        one.set_defaults(func=cmd_drill_control, control=name)
+    dls = drill.add_parser("list", help="the latest runs")
+    api_args(dls)
+    dls.set_defaults(func=cmd_drill_list)
+    drep = drill.add_parser(
+        "report", help="a run's scorecard (成绩单) as HTML and PDF, from the store"
+    )
+    store_args(drep)
+    drep.add_argument("run", type=int)
+    drep.add_argument("--out", "-o", default=".", help="folder to write to (default: here)")
+    drep.set_defaults(func=cmd_drill_report)
 
     # The registry of targets (gateway.targets): premises with alarm panels, and vehicles.
     for command, what, helptext in (
@@ -517,6 +559,117 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     unit = args.unit or config.org.root.code
     token = db.run_sync(create_token, args.user, args.role, unit, config.org, _now())
     print(token)
+    return 0
+
+
+def _drill_api(args: argparse.Namespace) -> tuple[Any, Any]:
+    from zoneinfo import ZoneInfo
+
+    from gateway.config import load_config
+    from gateway.drills.client import Api, DrillClientError
+
+    config = load_config(args.config)
+    token = args.token or os.environ.get("ALARMGW_TOKEN")
+    if not token:
+        raise DrillClientError(
+            "no token: --token or ALARMGW_TOKEN "
+            "(alarmgw token create --user NAME --role drill_coordinator)"
+        )
+    host = config.http.host
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    url = args.url or f"http://{host}:{config.http.port}"
+    return Api(url, token), ZoneInfo(config.city.timezone)
+
+
+def _drill(fn: Any) -> Any:
+    """A drill command: its one-line refusals (DrillClientError) on stderr, status 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from gateway.drills.client import DrillClientError
+
+        try:
+            return int(fn(args))
+        except DrillClientError as e:
+            print(f"alarmgw: {e}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+@_drill
+def cmd_drill_run(args: argparse.Namespace) -> int:
+    from gateway.drills import client
+
+    api, tz = _drill_api(args)
+    doc = api.call("POST", "/api/v1/drills", client.request_body(Path(args.file)))
+    run = doc["id"]
+    print(f"演练 {run} 已开始：{doc['name']}，{doc['counts']['total']} 条模拟警情")
+    if args.detach:
+        print(f"跟进：alarmgw drill status {run}；成绩单：alarmgw drill report {run}")
+        return 0
+    return _follow(api, run, tz)
+
+
+def _follow(api: Any, run: int, tz: Any) -> int:
+    from gateway.drills import client
+
+    with client.terminal_keys() as keys:
+        while True:
+            try:
+                doc = client.follow(api, run, sys.stdout, tz, keys)
+                break
+            except KeyboardInterrupt:
+                if keys is None:
+                    print(f"\n演练 {run} 仍在进行：alarmgw drill status|pause|abort {run}")
+                    return 130
+                api.call("POST", f"/api/v1/drills/{run}/pause")
+                print("\n演练已暂停。c 继续 · a 中止 · q 离开（保持暂停）", end=" ", flush=True)
+                key = keys(600.0)
+                print()
+                if key == "c":
+                    api.call("POST", f"/api/v1/drills/{run}/resume")
+                elif key == "a":
+                    api.call("POST", f"/api/v1/drills/{run}/abort")
+                else:
+                    print(f"演练 {run} 已暂停：alarmgw drill resume {run}")
+                    return 0
+    if doc["state"] in client.ENDED:
+        print(f"成绩单：alarmgw drill report {run}")
+    else:
+        print(f"演练 {run} 仍在进行：alarmgw drill status {run}")
+    return 0
+
+
+@_drill
+def cmd_drill_control(args: argparse.Namespace) -> int:
+    from gateway.drills import client
+
+    api, tz = _drill_api(args)
+    if args.control == "status":
+        return _follow(api, args.run, tz)
+    doc = api.call("POST", f"/api/v1/drills/{args.run}/{args.control}")
+    print(client.line(doc, tz))
+    return 0
+
+
+@_drill
+def cmd_drill_list(args: argparse.Namespace) -> int:
+    from gateway.drills import client
+
+    api, tz = _drill_api(args)
+    for doc in api.call("GET", "/api/v1/drills")["runs"]:
+        when = _local(doc["started_at"], str(tz))
+        print(f"{when}  {client.line(doc, tz)}  {doc['name']}")
+    return 0
+
+
+def cmd_drill_report(args: argparse.Namespace) -> int:
+    from gateway.drills import scorecard
+
+    config, db = _open(args)
+    paths = scorecard.write(config, db, args.run, Path(args.out))
+    for path in paths:
+        print(path)
     return 0
 
 

@@ -19,6 +19,7 @@ from twisted.web import server
 
 from gateway import auth
 from gateway.console import queue
+from gateway.console.drills import DrillPages
 from gateway.console.people import PeopleRoutes
 from gateway.console.render import (
     ACTION_NAMES_ZH,
@@ -64,7 +65,7 @@ class ConsoleRoutes:
 
     def routes(self) -> list[Route]:
         sup = frozenset(str(r) for r in SUPERVISORS)
-        return PeopleRoutes(self).routes() + [
+        return PeopleRoutes(self).routes() + DrillPages(self).routes() + [
             route("GET", r"^/console/static/(?P<path>[A-Za-z0-9_./-]+)$", self.static, "none"),
             route("GET", r"^/console/?$", self.queue_page, "page"),
             route("GET", rf"^/console/rows/{NUMBER}$", self.queue_row, "page"),

@@ -118,7 +118,8 @@ class DrillRoutes:
         return 200, {"runs": await self.gw.db.read(runs.runs)}
 
     async def run(self, call: Call) -> Any:
-        return 200, await self._read(runs.progress, int(call.params["run"]))
+        doc = await self._read(runs.progress, int(call.params["run"]))
+        return 200, runs.mark_late(doc, self.gw.config.sla, call.now)
 
     async def control(self, call: Call) -> Any:
         run, control = int(call.params["run"]), call.params["control"]

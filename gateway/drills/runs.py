@@ -307,7 +307,8 @@ def progress(conn: Connection, run: int) -> dict[str, Any]:
         .where(drill_sends.c.run_id == run)
         .order_by(drill_sends.c.seq)
     ).mappings()
-    injects = [_send_doc(s) for s in sends]
+    planned = row["scenario"]["injects"]
+    injects = [_send_doc(s, planned[s["seq"]]) for s in sends]
     counts = {s: 0 for s in SEND_STATES}
     for i in injects:
         counts[i["status"]] += 1
@@ -367,12 +368,14 @@ def _run(conn: Connection, run: int, lock: bool = False) -> Any:
 _BEFORE_ACCEPT = ("received",)
 
 
-def _send_doc(s: Any) -> dict[str, Any]:
+def _send_doc(s: Any, planned: dict[str, Any]) -> dict[str, Any]:
     state = s["incident_state"]
     return {
         "seq": s["seq"],
         "inject": s["inject_id"],
         "channel": s["kind"],
+        "note": planned.get("note"),
+        "expect": planned["expect"],
         "at": s["at"],
         "due_at": _utc(s["due_at"]),
         "status": s["status"],
@@ -384,6 +387,27 @@ def _send_doc(s: Any) -> dict[str, Any]:
         "incident_state": state,
         "accepted": state is not None and state not in _BEFORE_ACCEPT,
     }
+
+
+def mark_late(doc: dict[str, Any], sla: Any, now: datetime) -> dict[str, Any]:
+    """Each inject of a `progress` document with ``late``: sent and not accepted within
+    the accept SLA of its expected priority (``sla``: the city's `Sla`), or due and still
+    not sent 30 s after its time."""
+    for i in doc["injects"]:
+        late = False
+        if i["status"] == "sent" and not i["accepted"] and i["sent_at"]:
+            limit = sla.seconds("accept", i["expect"]["priority"])
+            waited = (now - _parse(i["sent_at"])).total_seconds()
+            late = limit is not None and waited > limit
+        elif i["status"] in ("pending", "sending") and doc["state"] == "running":
+            late = (now - _parse(i["due_at"])).total_seconds() > 30
+        i["late"] = late
+    doc["counts"]["late"] = sum(1 for i in doc["injects"] if i["late"])
+    return doc
+
+
+def _parse(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 def _utc(t: datetime | None) -> str | None:

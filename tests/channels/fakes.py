@@ -66,7 +66,8 @@ CITIZEN = "13800000001"
 def city(tmp_path: Path, smpp: str = "", ami: str = "") -> Config:
     """The sample city with [channels.smpp] and [channels.ami] on (their peers are faked:
     nothing connects) and duty phones: 南坝派出所 gets SMS and calls (drills: calls to a
-    drill phone of its own), 明湖派出所 SMS, the city center both. `smpp` and `ami` are more lines of their sections."""
+    drill phone of its own), 明湖派出所 SMS, the city center both. `smpp` and `ami` are
+    more lines of their sections."""
     text = sample_text()
     for code, more in (("smpp", smpp), ("ami", ami)):
         old = f"[channels.{code}]\nenabled = false\n"

@@ -7,6 +7,10 @@ scenario the gateway cannot play is refused with every problem; only a coordinat
 from __future__ import annotations
 
 import base64
+import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,3 +174,60 @@ def test_only_a_coordinator_starts_a_drill(gw: GatewayProcess) -> None:
         token=gw.token("d2", "drill_coordinator"),
     )
     assert status == 400 and "relative" in doc["message"], doc
+
+
+def drill_cli(gw: GatewayProcess, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "gateway.cli", "drill", *args, "--url", gw.base]
+    return subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ALARMGW_TOKEN": token},
+        cwd=ROOT,
+    )
+
+
+def test_the_command_runs_a_scenario_file_and_follows_it(
+    gw: GatewayProcess, coordinator: str, tmp_path: Path
+) -> None:
+    (tmp_path / "files").mkdir()
+    shutil.copy(PHOTO, tmp_path / "files" / "photo.png")
+    scenario = tmp_path / "网页与邮件.toml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    done = drill_cli(gw, coordinator, "run", str(scenario))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    run = int(out.split("演练 ", 1)[1].split(" ", 1)[0])
+    assert f"演练 {run} 已开始：网页与邮件演练，2 条模拟警情" in out
+    assert "web [web] 已发送" in out and "mail [email] 已发送" in out
+    assert "→ 警情" in out
+    assert f"演练 {run} 已结束 [{'█' * 24}] 2/2 已发送" in out
+    assert out.rstrip().endswith(f"成绩单：alarmgw drill report {run}")
+
+    listed = drill_cli(gw, coordinator, "list")
+    assert listed.returncode == 0 and f"演练 {run} 已结束" in listed.stdout
+    again = drill_cli(gw, coordinator, "abort", str(run))
+    assert again.returncode == 1
+    assert f"drill run {run} is done: cannot abort" in again.stderr
+
+
+def test_the_command_says_what_is_wrong(
+    gw: GatewayProcess, coordinator: str, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text(SCENARIO.replace('"+0:02"', '"soon"'), encoding="utf-8")
+    bad = drill_cli(gw, coordinator, "run", str(scenario))
+    assert bad.returncode == 1
+    assert "the scenario cannot be played:" in bad.stderr
+    assert "bad.toml:" in bad.stderr and "inject[1].at" in bad.stderr
+    calltaker = drill_cli(gw, gw.token("ct8", "calltaker"), "run", str(scenario))
+    assert calltaker.returncode == 1 and "drill_coordinator" in calltaker.stderr
+    nobody = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "drill", "list", "--url", gw.base],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "ALARMGW_TOKEN"},
+        cwd=ROOT,
+    )
+    assert nobody.returncode == 1 and "no token" in nobody.stderr
