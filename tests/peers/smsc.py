@@ -11,6 +11,10 @@ SMSC someone else wrote. `scripts/install-peers` installs its node_modules.
 
 The control channel is one JSON object a line both ways (commands on the script's stdin,
 events on its stdout); the commands and events are listed at the top of smsc.js.
+
+``start(..., test_account=("drill", "pw"))`` opens an operator's test account (测试账号): a
+second ESME whose submit_sm to the service number (12110) the SMSC hands to the gateway's
+bound session as an MO deliver_sm (an ``mo`` event each, then its ``deliver_sm_resp``).
 """
 
 from __future__ import annotations
@@ -66,14 +70,27 @@ class Smsc:
 
     # -- life -----------------------------------------------------------------------------
 
-    def start(self, system_id: str = "alarmgw", password: str = "secret", port: int = 0) -> int:
+    def start(
+        self,
+        system_id: str = "alarmgw",
+        password: str = "secret",
+        port: int = 0,
+        test_account: tuple[str, str] | None = None,
+        service_number: str = "12110",
+    ) -> int:
+        """Start the SMSC for the ESME `system_id`/`password` and, with `test_account`
+        (system_id, password), the operator's test account; its port."""
         reason = available()
         if reason:
             raise SmscError(reason)
+        more = ["--service-number", service_number]
+        if test_account is not None:
+            more += ["--test-account", ":".join(test_account)]
         self._proc = subprocess.Popen(
             [
                 "node", str(SCRIPT), "--port", str(port), "--system-id", system_id,
                 "--password", password, "--deliver-timeout", str(self.deliver_timeout),
+                *more,
             ],
             cwd=PEER_DIR,
             stdin=subprocess.PIPE,
@@ -201,9 +218,15 @@ def require_env() -> bool:
 
 
 @contextmanager
-def peer_or_skip(system_id: str, password: str, deliver_timeout: float = 2.0) -> Iterator[Smsc]:
-    """A started SMSC peer for a fixture; skips the test where the peer cannot run (fails
-    instead where ALARMGW_REQUIRE_SMSC is set, as in CI)."""
+def peer_or_skip(
+    system_id: str,
+    password: str,
+    deliver_timeout: float = 2.0,
+    test_account: tuple[str, str] | None = None,
+) -> Iterator[Smsc]:
+    """A started SMSC peer for a fixture (with the operator's `test_account`, if given);
+    skips the test where the peer cannot run (fails instead where ALARMGW_REQUIRE_SMSC is
+    set, as in CI)."""
     import pytest
 
     reason = available()
@@ -212,7 +235,7 @@ def peer_or_skip(system_id: str, password: str, deliver_timeout: float = 2.0) ->
             pytest.fail(f"ALARMGW_REQUIRE_SMSC is set but {reason}")
         pytest.skip(reason)
     peer = Smsc(deliver_timeout=deliver_timeout)
-    peer.start(system_id, password)
+    peer.start(system_id, password, test_account=test_account)
     try:
         yield peer
     finally:

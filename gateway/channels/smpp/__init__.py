@@ -17,6 +17,7 @@ CHANNEL = Channel(
     intake_hook=f"{_P}.intake:SmsIntake",
     notify_kind="sms",
     notifier=f"{_P}.duty:duty_notices",
+    drill=f"{_P}.drill:inject",
     actions=(
         ChannelAction(
             "reply",

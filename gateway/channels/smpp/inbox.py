@@ -11,6 +11,9 @@ SMSC redelivers); what can never be read answers ESME_RX_P_APPN.
 - **Long messages** are put together in any order (`concat`); a message still missing a
   part after `reassembly_timeout` is filed with what came, marked incomplete. Parts live in
   the store until their message is a report, so a restart loses none.
+- **Drills**: a message from or to one of `drill_numbers` is a drill. The drill runner's
+  adapter injection (`drill`, where the operator has no test account) hands a message to
+  this same path (`inject`); its report says so in ``extra["injected"]``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,8 +34,9 @@ from gateway import phone
 from gateway.channels.smpp import pdu, store
 from gateway.channels.smpp.concat import Complete, Incomplete, Part, Reassembler
 from gateway.channels.smpp.esme import Bind, Token
-from gateway.channels.smpp.inbound import DeliveryReceipt, Whole, classify
+from gateway.channels.smpp.inbound import DeliveryReceipt, Inbound, Whole, classify
 from gateway.channels.smpp.keys import PREFIX, Concatenation, content_key
+from gateway.channels.smpp.settings import is_drill_number
 from gateway.channels.smpp.text import BadText, decode
 from gateway.intake import mask_phone
 from gateway.report import InvalidReport, Receipt, Report, Sender
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 log = Logger()
 
 FILED_MAX = 100_000  # parts of filed messages remembered, at most
+INJECTED_MAX = 1_000  # drill injections waiting for their report, at most
 MAX_TEXT = 10_000  # report.schema.json's text.maxLength
 BINARY_KEPT = 1024  # octets of an undecodable message kept (hex) in the report
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Cc but \t \n \r
@@ -83,8 +88,14 @@ class Message:
         )
 
 
-def report_of(msg: Message, external: str, drill_numbers: tuple[str, ...]) -> Report:
-    """The report of a citizen's SMS."""
+def report_of(
+    msg: Message,
+    external: str,
+    drill_numbers: tuple[str, ...],
+    injected: Mapping[str, Any] | None = None,
+) -> Report:
+    """The report of a citizen's SMS; `injected` (the drill runner's adapter injection:
+    what it says of itself) becomes ``extra["injected"]``."""
     text = msg.text
     if text is None:
         size = sum(map(len, msg.raws))
@@ -112,13 +123,17 @@ def report_of(msg: Message, external: str, drill_numbers: tuple[str, ...]) -> Re
         extra["missing_parts"] = list(msg.missing)
     if msg.text is None:
         extra["binary_hex"] = kept
+    if injected is not None:
+        extra["injected"] = dict(injected)
+    # A drill: from a drill phone (the drill runner's), or to a drill number we are routed.
+    drill = any(is_drill_number(n, drill_numbers) for n in (msg.source, msg.dest))
     return Report(
         channel=store.CHANNEL,
         external_id=external,
         received_at=msg.received_at,
         sender=Sender("phone", _CONTROL.sub("?", phone.normalise(msg.source))),
         text=text,
-        drill=msg.dest in drill_numbers,
+        drill=drill,
         extra=extra,
     )
 
@@ -131,6 +146,8 @@ class Inbox:
         self.settings = channel.settings
         self.reassembler = Reassembler(self.settings.reassembly_timeout)
         self._filed: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        # Drill injections not yet filed, by `_injection_key`: what each report will say.
+        self._injected: OrderedDict[tuple[Any, ...], Mapping[str, Any]] = OrderedDict()
 
     async def resume(self) -> None:
         """Parts stored before a restart wait for the rest again."""
@@ -143,9 +160,46 @@ class Inbox:
             log.info("SMPP: {n} stored parts of long messages picked up", n=len(rows))
 
     async def deliver(self, bind: Bind, token: Token, d: pdu.Deliver, at: datetime) -> None:
-        status = consts.SMPP_ESME_ROK
+        taken = await self.take(d.inbound, at)
+        bind.respond(token, taken.status)
+        self.channel.metrics.sms.labels("in", taken.outcome).inc()
+
+    async def inject(
+        self, parts: Sequence[Inbound], at: datetime, injected: Mapping[str, Any]
+    ) -> list[Taken]:
+        """A drill inject handed to this path by the drill runner, not by the SMSC: `parts`
+        are one message's deliver_sm as the SMSC would deliver them (whole, or its parts in
+        order), each taken as `deliver` takes one; its report carries `injected` in
+        ``extra["injected"]``. Stops at the first part not taken."""
         try:
-            item = classify(d.inbound, at)
+            first = classify(parts[0], at)
+        except BadText as e:
+            return [Taken(consts.SMPP_ESME_RX_P_APPN, "refused", str(e))]
+        if isinstance(first, DeliveryReceipt):
+            return [Taken(consts.SMPP_ESME_RX_P_APPN, "refused", "a delivery receipt")]
+        key = _injection_key(first)
+        self._injected[key] = injected
+        while len(self._injected) > INJECTED_MAX:
+            self._injected.popitem(last=False)
+        out: list[Taken] = []
+        try:
+            for part in parts:
+                out.append(await self.take(part, at))
+                self.channel.metrics.sms.labels("inject", out[-1].outcome).inc()
+                if out[-1].status != consts.SMPP_ESME_ROK:
+                    break
+        finally:
+            # A whole message is filed by now; the parts of a long one when the last comes
+            # (or, some missing, after reassembly_timeout): their report takes the mark then.
+            if isinstance(first, Whole) or not any(t.outcome == "part" for t in out):
+                self._injected.pop(key, None)
+        return out
+
+    async def take(self, inbound: Inbound, at: datetime) -> Taken:
+        """What one deliver_sm carries, stored: the status its deliver_sm_resp must carry."""
+        status, problem = consts.SMPP_ESME_ROK, None
+        try:
+            item = classify(inbound, at)
             if isinstance(item, DeliveryReceipt):
                 await self._receipt(item)
                 outcome = "receipt"
@@ -155,19 +209,18 @@ class Inbox:
             else:
                 outcome = await self._whole(item, at)
         except BadText as e:
-            log.warn("SMPP: message from {who} refused: {e}", who=mask_phone(d.inbound.source), e=e)
-            status, outcome = consts.SMPP_ESME_RX_P_APPN, "refused"
+            log.warn("SMPP: message from {who} refused: {e}", who=mask_phone(inbound.source), e=e)
+            status, outcome, problem = consts.SMPP_ESME_RX_P_APPN, "refused", str(e)
         except InvalidReport as e:
-            log.warn("SMPP: message from {who} invalid: {e}", who=mask_phone(d.inbound.source), e=e)
-            status, outcome = consts.SMPP_ESME_RX_P_APPN, "refused"
+            log.warn("SMPP: message from {who} invalid: {e}", who=mask_phone(inbound.source), e=e)
+            status, outcome, problem = consts.SMPP_ESME_RX_P_APPN, "refused", str(e)
         except StoreUnavailable as e:
             log.warn("SMPP: store unavailable, the SMSC will redeliver: {e}", e=e)
-            status, outcome = consts.SMPP_ESME_RX_T_APPN, "unavailable"
-        except Exception:  # noqa: BLE001 - answer, and let the SMSC try again
+            status, outcome, problem = consts.SMPP_ESME_RX_T_APPN, "unavailable", str(e)
+        except Exception as e:  # noqa: BLE001 - answer, and let the SMSC try again
             log.failure("SMPP: deliver_sm failed")
-            status, outcome = consts.SMPP_ESME_RX_T_APPN, "failed"
-        bind.respond(token, status)
-        self.channel.metrics.sms.labels("in", outcome).inc()
+            status, outcome, problem = consts.SMPP_ESME_RX_T_APPN, "failed", type(e).__name__
+        return Taken(status, outcome, problem)
 
     async def _whole(self, m: Whole, at: datetime) -> str:
         if m.text is not None and await self.channel.duty.answer(m.source, m.text):
@@ -262,7 +315,10 @@ class Inbox:
         receipt reply, both in the report's transaction."""
         key = content_key(msg.source, msg.dest, msg.data_coding, msg.raws, msg.concat)
         external = f"{PREFIX}{key}@{int(msg.received_at.timestamp())}"
-        return await self.ctx.submit(report_of(msg, external, self.settings.drill_numbers))
+        injected = self._injected.pop(_injection_key(msg), None) if self._injected else None
+        return await self.ctx.submit(
+            report_of(msg, external, self.settings.drill_numbers, injected)
+        )
 
     async def _receipt(self, r: DeliveryReceipt) -> None:
         """A delivery receipt may overtake the write that records its part's message id
@@ -278,6 +334,27 @@ class Inbox:
         if status is None:
             log.info("SMPP: receipt for a message id not ours: {id}", id=r.message_id)
         self.channel.metrics.sms.labels("receipt", r.stat).inc()
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What became of one deliver_sm: its deliver_sm_resp's status, the outcome (a metric's
+    label: stored, duplicate, part, ack, receipt, refused, unavailable, failed) and, when
+    not taken, why."""
+
+    status: int
+    outcome: str
+    problem: str | None = None
+
+
+def _injection_key(m: Whole | Part | Message) -> tuple[Any, ...]:
+    """A drill injection's message, as its first part and as the message filed know it:
+    sender, destination, and its concatenation or (whole) its octets."""
+    if isinstance(m, Message):
+        return (m.source, m.dest, m.concat, m.raws[0] if m.concat is None else None)
+    if isinstance(m, Part):
+        return (m.source, m.dest, Concatenation(m.ref, m.total), None)
+    return (m.source, m.dest, None, m.raw)
 
 
 def _part_key(p: Part) -> tuple[Any, ...]:

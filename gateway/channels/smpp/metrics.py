@@ -15,7 +15,7 @@ class SmsMetrics:
         )
         self.sms = Counter(
             "alarmgw_sms",
-            "SMS by direction (in, out, receipt) and outcome",
+            "SMS by direction (in, out, receipt; inject: a drill's adapter injection) and outcome",
             ["direction", "outcome"],
             registry=registry,
         )

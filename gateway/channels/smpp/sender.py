@@ -37,6 +37,34 @@ class NoSmsThread(DomainError):
     kind = "conflict"
 
 
+def submit_fields(
+    source: str,
+    to: str,
+    data_coding: int,
+    body: bytes,
+    parts: int,
+    *,
+    source_ton: int = 0,
+    source_npi: int = 0,
+    registered_delivery: bool = False,
+) -> dict[str, Any]:
+    """The submit_sm of one part (a `text.split_for_sending` body) of an SMS of `parts`
+    parts: esm_class has UDHI (0x40, SMPP 3.4 §5.2.12) when the body starts with a UDH."""
+    return {
+        "service_type": "",
+        "source_addr_ton": source_ton,
+        "source_addr_npi": source_npi,
+        "source_addr": source,
+        "dest_addr_ton": 0,
+        "dest_addr_npi": 0,
+        "destination_addr": to,
+        "esm_class": 0x40 if parts > 1 else 0,
+        "data_coding": data_coding,
+        "short_message": body,
+        "registered_delivery": 1 if registered_delivery else 0,
+    }
+
+
 class Sender:
     def __init__(self, channel: SmppChannel) -> None:
         self.channel = channel
@@ -241,17 +269,16 @@ class Sender:
             await self.token()
             bind = self._transmitter()
             message_id = await bind.submit(
-                service_type="",
-                source_addr_ton=s.source_addr_ton,
-                source_addr_npi=s.source_addr_npi,
-                source_addr=s.source_addr,
-                dest_addr_ton=0,
-                dest_addr_npi=0,
-                destination_addr=to,
-                esm_class=0x40 if len(parts) > 1 else 0,
-                data_coding=data_coding,
-                short_message=body,
-                registered_delivery=1 if s.registered_delivery else 0,
+                **submit_fields(
+                    s.source_addr,
+                    to,
+                    data_coding,
+                    body,
+                    len(parts),
+                    source_ton=s.source_addr_ton,
+                    source_npi=s.source_addr_npi,
+                    registered_delivery=s.registered_delivery,
+                )
             )
             if taken is not None:
                 taken.append((seq, message_id))

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway import phone
 from gateway.channels.smpp.esme import BindSettings
 
 DEFAULT_RECEIPT = "【110】您的报警已收到，编号{incident}，请保持手机畅通。情况紧急请直接拨打110。"
@@ -25,6 +26,19 @@ DEFAULT_NOTIFY = (
     "签收请回复：1 {incident}"
 )
 DEFAULT_ACK = r"^\s*1\s*(?P<incident>\d{6}-\d{8}-\d{6})\s*$"
+
+
+@dataclass(frozen=True)
+class SmscTestAccount:
+    """The operator's test account (测试账号, `[channels.smpp.test_account]`): a second ESME
+    at the SMSC whose submit_sm to our service number the SMSC delivers to us as any
+    handset's SMS. The drill runner sends SMS injects through it (`drill`)."""
+
+    system_id: str
+    password: str
+    host: str | None = None  # None: the channel's SMSC
+    port: int | None = None
+    system_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class SmppSettings:
     send_retry_seconds: float = 30.0
     registered_delivery: bool = True
     drill_numbers: tuple[str, ...] = ()
+    test_account: SmscTestAccount | None = None
     reply_receipt: str = DEFAULT_RECEIPT
     reply_followup: str = DEFAULT_FOLLOWUP
     reply_updates: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_UPDATES))
@@ -66,6 +81,8 @@ class SmppSettings:
         fields = {k: v for k, v in raw.items() if k != "enabled"}
         if "drill_numbers" in fields:
             fields["drill_numbers"] = tuple(fields["drill_numbers"])
+        if "test_account" in fields:
+            fields["test_account"] = SmscTestAccount(**fields["test_account"])
         return cls(**fields)
 
     def binds(self) -> list[BindSettings]:
@@ -90,6 +107,14 @@ class SmppSettings:
             for i in range(self.sessions)
             for mode in modes
         ]
+
+
+def is_drill_number(number: str, drill_numbers: Iterable[str]) -> bool:
+    """Whether `number` is one of `drill_numbers`: a drill phone whose messages are drills
+    (the drill runner's senders), or a drill destination the operator routes to us (a
+    ``1211099``). Compared as the gateway knows numbers: ``+86 138…`` is ``138…``."""
+    n = phone.normalise(number)
+    return bool(n) and any(phone.normalise(d) == n for d in drill_numbers)
 
 
 def fill(

@@ -92,6 +92,22 @@ def test_a_drill_is_a_message_to_a_drill_number(dest: str, drill: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    "source, drill",
+    [
+        ("13800000402", True),
+        ("+8613800000402", True),  # as the gateway knows the number
+        ("138 0000 0402", True),
+        ("13800000403", False),
+        ("1380000040", False),
+    ],
+)
+def test_a_drill_is_a_message_from_a_drill_number(source: str, drill: bool) -> None:
+    """A drill phone (the drill runner's SMS injects come from one) is a drill number too."""
+    r = report_of(message(source=source), "sms:key@1", ("1211099", "13800000402"))
+    assert r.drill is drill
+
+
+@pytest.mark.parametrize(
     "raws, data_coding, size",
     [
         ((b"\x01\x02", b"\xff"), 0x04, 3),

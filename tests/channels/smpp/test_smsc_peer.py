@@ -240,3 +240,57 @@ def test_smsc_unbind_and_drop(smsc: Smsc) -> None:
     assert not listener.thread.is_alive()
     assert isinstance(listener.error, smpplib.exceptions.ConnectionError)
     smsc.wait_event("close")
+
+
+def test_test_account_submit_sm_becomes_an_mo_deliver_sm() -> None:
+    """The operator's test account (--test-account): its submit_sm to the service number
+    reaches the ESME's session as a deliver_sm, octets, UDHI and TLVs as submitted; to
+    another number it is refused; the test account never receives one itself."""
+    with peer_or_skip(SYSTEM_ID, PASSWORD, test_account=("drill", "dpw")) as smsc:
+        listener = Listener(bound(smsc))
+        handset = client(smsc)
+        handset.bind_transmitter(system_id="drill", password="dpw")
+        ev = smsc.wait_event(lambda e: e["event"] == "bind" and e["system_id"] == "drill")
+        assert (ev["command_status"], ev["test_account"]) == (0, True)
+        part = bytes([5, 0, 3, 0x2A, 2, 1]) + UCS2
+        handset.send_message(
+            source_addr="13800000402",
+            destination_addr="12110",
+            data_coding=8,
+            esm_class=0x40,
+            short_message=part,
+        )
+        resp = handset.read_pdu()
+        assert resp.command == "submit_sm_resp" and resp.status == 0
+        handset.send_message(
+            source_addr="13800000402",
+            destination_addr="1211099",
+            data_coding=8,
+            short_message=b"",
+            message_payload=UCS2,
+            sar_msg_ref_num=9,
+            sar_total_segments=2,
+            sar_segment_seqnum=2,
+        )
+        assert handset.read_pdu().status == 0
+        handset.send_message(
+            source_addr="13800000402", destination_addr="10086", short_message=b"a"
+        )
+        assert handset.read_pdu().status == 0x0B  # ESME_RINVDSTADR
+        first, second = listener.wait(2)
+        assert (first.short_message, first.esm_class, first.data_coding) == (part, 0x40, 8)
+        assert first.source_addr in ("13800000402", b"13800000402")
+        assert second.destination_addr in ("1211099", b"1211099")
+        assert second.message_payload == UCS2
+        assert (second.sar_msg_ref_num, second.sar_total_segments, second.sar_segment_seqnum) == (
+            9,
+            2,
+            2,
+        )
+        mos = [smsc.wait_event("mo") for _ in range(3)]
+        assert [e["command_status"] for e in mos] == [0, 0, 0x0B]
+        for mo in mos[:2]:
+            ev = smsc.wait_event(
+                lambda e, i=mo["id"]: e["event"] == "deliver_sm_resp" and e["id"] == i
+            )
+            assert ev["command_status"] == 0

@@ -5,7 +5,19 @@
 // library's; this script only answers the ESME and plays scenarios.
 //
 //   node smsc.js [--port N] [--system-id ID] [--password PW] [--deliver-timeout S]
-//   (or SMSC_PORT, SMSC_SYSTEM_ID, SMSC_PASSWORD, SMSC_DELIVER_TIMEOUT; port 0 picks one)
+//                [--test-account ID:PASSWORD] [--service-number N]
+//   (or SMSC_PORT, SMSC_SYSTEM_ID, SMSC_PASSWORD, SMSC_DELIVER_TIMEOUT, SMSC_TEST_ACCOUNT,
+//   SMSC_SERVICE_NUMBER; port 0 picks one)
+//
+// The test account (测试账号), as operators offer one: a second ESME (any bind; its own
+// system_id and password) standing for a handset. Its submit_sm to the service number
+// (default 12110, or a number starting with it: 1211099) is answered at once (a message_id),
+// then handed to the ESME's latest session bound to receive as an MO deliver_sm: the same
+// source, destination (with their ton/npi), protocol_id, data_coding and message octets, the
+// UDHI bit of esm_class, and the TLVs message_payload and sar_* as submitted. It is not
+// throttled and asks no receipt. To another destination: ESME_RINVDSTADR; with no session
+// bound to receive: ESME_RSUBMITFAIL (nothing is queued). A test-account session never
+// receives deliver_sm itself.
 //
 // stdin, one JSON object a line (every command is acknowledged by {"event":"ack",...}
 // carrying its "id", or by {"event":"error",...} with that id):
@@ -36,7 +48,12 @@
 //   {"cmd":"sessions"}        ack carries the open sessions
 // stdout events: listening, bind, submit_sm, enquire_link, unbind, unbind_resp,
 //   deliver_sm_resp, deliver_timeout, blast_done, close, ack, error, pdu (anything else
-//   received).
+//   received), and for the test account:
+//   {"event":"mo","id":"mo1","session":1,"to_session":0,"sequence_number":N,"message_id":"…",
+//    "command_status":0,"source_addr":…,"destination_addr":…,"esm_class":…,"data_coding":…,
+//    "short_message_hex":…,"tlvs":{…}} for each of its submit_sm (to_session null when it
+//    was refused), then the deliver_sm_resp or deliver_timeout of its delivery, by that id.
+//   A bind event says "test_account": true when the test account bound.
 // stdin closing ends the process.
 'use strict';
 
@@ -54,6 +71,12 @@ const PORT = parseInt(arg('port', 'SMSC_PORT', '0'), 10);
 const SYSTEM_ID = arg('system-id', 'SMSC_SYSTEM_ID', 'alarmgw');
 const PASSWORD = arg('password', 'SMSC_PASSWORD', 'secret');
 const DELIVER_TIMEOUT = parseFloat(arg('deliver-timeout', 'SMSC_DELIVER_TIMEOUT', '5'));
+const TEST_ACCOUNT = (() => {
+  const v = arg('test-account', 'SMSC_TEST_ACCOUNT', '');
+  const colon = v.indexOf(':');
+  return colon > 0 ? {system_id: v.slice(0, colon), password: v.slice(colon + 1)} : null;
+})();
+const SERVICE_NUMBER = arg('service-number', 'SMSC_SERVICE_NUMBER', '12110');
 
 // Keep message bytes exact. The library's `message` filter decodes short_message and
 // message_payload on receipt into {udh: [...], message: <string>} by data_coding (UCS2
@@ -77,8 +100,9 @@ function emit(obj) {
 }
 
 const BIND_COMMANDS = ['bind_transceiver', 'bind_receiver', 'bind_transmitter'];
-const sessions = new Map(); // index -> {session, index, bound, command, system_id}
+const sessions = new Map(); // index -> {session, index, bound, command, system_id, test}
 let nextIndex = 0;
+let nextMo = 1;
 let throttleLeft = 0;
 let nextMessageId = 1;
 
@@ -111,7 +135,8 @@ function tlvsOf(pdu) {
 }
 
 function canReceive(s) {
-  return s.bound && (s.command === 'bind_transceiver' || s.command === 'bind_receiver');
+  return s.bound && !s.test &&
+    (s.command === 'bind_transceiver' || s.command === 'bind_receiver');
 }
 
 function canTransmit(s) {
@@ -182,6 +207,59 @@ function deliverFields(cmd) {
     fields[key] = def.type === smpp.types.tlv.buffer ? Buffer.from(value, 'hex') : value;
   }
   return fields;
+}
+
+// What a handset's message carries beyond short_message, passed on to the ESME as it came.
+const MO_TLVS = ['message_payload', 'sar_msg_ref_num', 'sar_total_segments',
+  'sar_segment_seqnum'];
+
+// A test account's submit_sm, answered (the submit_sm_resp) and handed to the ESME as an MO
+// deliver_sm; reported as one "mo" event, then the delivery's resp under the same id.
+function moFromTestAccount(s, pdu) {
+  const id = 'mo' + nextMo++;
+  const tlvs = {};
+  for (const key of MO_TLVS) if (pdu[key] !== undefined) tlvs[key] = pdu[key];
+  const ev = {event: 'mo', id: id, session: s.index, to_session: null,
+    sequence_number: pdu.sequence_number, source_addr: pdu.source_addr,
+    destination_addr: pdu.destination_addr, esm_class: pdu.esm_class,
+    data_coding: pdu.data_coding, short_message_hex: hex(pdu.short_message), tlvs: tlvsOf(pdu)};
+  let receiver = null;
+  let status = smpp.ESME_ROK;
+  if (!String(pdu.destination_addr).startsWith(SERVICE_NUMBER)) status = smpp.ESME_RINVDSTADR;
+  else {
+    try {
+      receiver = pickReceiver();
+    } catch (e) {
+      status = smpp.ESME_RSUBMITFAIL;
+    }
+  }
+  ev.command_status = status;
+  if (status !== smpp.ESME_ROK) {
+    s.session.send(pdu.response({command_status: status}));
+    emit(ev);
+    return;
+  }
+  ev.message_id = messageId();
+  ev.to_session = receiver.index;
+  s.session.send(pdu.response({message_id: ev.message_id}));
+  emit(ev);
+  const fields = Object.assign({
+    source_addr_ton: pdu.source_addr_ton,
+    source_addr_npi: pdu.source_addr_npi,
+    source_addr: pdu.source_addr,
+    dest_addr_ton: pdu.dest_addr_ton,
+    dest_addr_npi: pdu.dest_addr_npi,
+    destination_addr: pdu.destination_addr,
+    esm_class: pdu.esm_class & 0x40, // UDHI; the rest of a submit_sm's esm_class is its own
+    protocol_id: pdu.protocol_id,
+    data_coding: pdu.data_coding,
+    short_message: pdu.short_message,
+  }, tlvs);
+  try {
+    sendDeliver(receiver, fields, id, DELIVER_TIMEOUT);
+  } catch (e) {
+    emit({event: 'deliver_timeout', id: id, session: receiver.index, message: e.message});
+  }
 }
 
 function smscTime(d) {
@@ -355,7 +433,8 @@ function hangUp(session) {
 
 function onSession(session) {
   const index = nextIndex++;
-  const s = {session: session, index: index, bound: false, command: null, system_id: null};
+  const s = {session: session, index: index, bound: false, command: null, system_id: null,
+    test: false};
   sessions.set(index, s);
 
   session.on('error', (e) => emit({event: 'error', session: index, message: String(e && e.message || e)}));
@@ -367,15 +446,20 @@ function onSession(session) {
   for (const command of BIND_COMMANDS) {
     session.on(command, (pdu) => {
       let status = smpp.ESME_ROK;
+      const test = TEST_ACCOUNT !== null && pdu.system_id === TEST_ACCOUNT.system_id &&
+        pdu.password === TEST_ACCOUNT.password;
       if (s.bound) status = smpp.ESME_RALYBND;
-      else if (pdu.system_id !== SYSTEM_ID || pdu.password !== PASSWORD) status = smpp.ESME_RBINDFAIL;
+      else if (!test && (pdu.system_id !== SYSTEM_ID || pdu.password !== PASSWORD)) {
+        status = smpp.ESME_RBINDFAIL;
+      }
       emit({event: 'bind', session: index, command: command, system_id: pdu.system_id,
         system_type: pdu.system_type, interface_version: pdu.interface_version,
-        command_status: status});
+        command_status: status, test_account: test});
       if (status === smpp.ESME_ROK) {
         s.bound = true;
         s.command = command;
         s.system_id = pdu.system_id;
+        s.test = test;
         session.send(pdu.response({system_id: 'alarmgw-smsc'}));
       } else if (status === smpp.ESME_RBINDFAIL) {
         // A refused bind gets its response, then the SMSC hangs up.
@@ -387,6 +471,10 @@ function onSession(session) {
   }
 
   session.on('submit_sm', (pdu) => {
+    if (s.test && canTransmit(s)) {
+      moFromTestAccount(s, pdu);
+      return;
+    }
     const ev = {event: 'submit_sm', session: index, sequence_number: pdu.sequence_number,
       service_type: pdu.service_type,
       source_addr_ton: pdu.source_addr_ton, source_addr_npi: pdu.source_addr_npi,
@@ -485,7 +573,7 @@ function handle(cmd) {
     }
     case 'sessions':
       ack.sessions = Array.from(sessions.values()).map((s) => ({session: s.index, bound: s.bound,
-        command: s.command, system_id: s.system_id}));
+        command: s.command, system_id: s.system_id, test_account: s.test}));
       break;
     default:
       throw new Error('unknown cmd ' + JSON.stringify(cmd.cmd));
