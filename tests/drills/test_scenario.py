@@ -68,7 +68,7 @@ def problems(tmp_path: Path, text: str, config: Config) -> list[tuple[int | None
 
 def test_examples_load_against_the_sample_city(config: Config) -> None:
     files = sorted(DRILLS.glob("*.toml"))
-    assert [f.name for f in files] == ["every-channel.toml", "mixed.toml", "surge.toml"]
+    assert [f.name for f in files] == ["every-channel.toml", "mixed.toml", "surge.toml", "web.toml"]
     for f in files:
         scenario = load_scenario(f, config)
         assert scenario.injects and scenario.name
