@@ -1,6 +1,7 @@
 """110 calls through Asterisk (AMI): each call a report from the moment it arrives, followed
 to its end; call-takers ring back abandoned calls; duty phones are called and acknowledge
-with 1. See asterisk/README.md for the Asterisk side."""
+with 1; a drill's phone injects are calls over the drill way in that speak their script.
+See asterisk/README.md for the Asterisk side."""
 
 from gateway.channel import Channel, ChannelAction, ChannelRoute, ChannelView
 
@@ -15,6 +16,7 @@ CHANNEL = Channel(
     metrics=f"{_P}.metrics:AmiMetrics",
     notify_kind="phone",
     notifier=f"{_P}.duty:duty_calls",
+    drill=f"{_P}.drill:inject",
     actions=(
         ChannelAction(
             "callback",

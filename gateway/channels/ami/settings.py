@@ -25,6 +25,14 @@ class AmiSettings:
     ping_interval: float = 5.0
     reconnect_max: float = 30.0
     recordings_dir: str | None = None  # Asterisk's RECDIR as this host sees it
+    # Drill phone injects (drill.py): the call's way in, the context that speaks the
+    # script, where its audio goes (Asterisk's ALARMGW_DRILL_SOUNDS as this host sees it),
+    # espeak-ng's voice, and how long the drill caller waits for an answer.
+    drill_channel: str = "Local/110@from-drill"
+    drill_context: str = "alarmgw-drill"
+    drill_sounds: str = "/var/lib/asterisk/sounds/alarmgw-drill"
+    drill_voice: str = "cmn-latn-pinyin"
+    drill_wait_seconds: int = 180
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any]) -> AmiSettings:
