@@ -8,6 +8,9 @@ WenQuanYi Zen Hei).
 No pyplot: a `Figure` is made directly, so nothing touches pyplot's global figure
 manager. rcParams are global though, and matplotlib is not thread-safe, so drawing is
 serialized by one lock (the twisted.web thread pool may render two pages at once).
+
+`render_svg` (the font, the style, the lock) and `label_room` are shared: the drill
+scorecard's charts (`gateway.drills.charts`) are drawn with them.
 """
 
 from __future__ import annotations
@@ -107,11 +110,13 @@ class Margins:
     top: float = 0.4
 
 
-def _render(
+def render_svg(
     draw: Callable[[Figure, Any], None],
     size: tuple[float, float] = (8, 3.4),
     margins: Margins = Margins(),
 ) -> str:
+    """One chart as an SVG document: `draw(fig, ax)` fills the axes, in the CJK font and
+    this module's style, under the drawing lock."""
     with _LOCK, matplotlib.rc_context(_rc()):
         w, h = size
         fig = Figure(figsize=size)
@@ -127,7 +132,7 @@ def _render(
     return buf.getvalue()
 
 
-def _label_room(labels: list[str]) -> float:
+def label_room(labels: list[str]) -> float:
     """Inches for tick labels at 10 pt: a CJK character is about 1 em wide."""
     width = max((sum(1.0 if ord(c) > 0x2E80 else 0.6 for c in s) for s in labels), default=0)
     return 0.45 + width * 10 / 72
@@ -184,7 +189,7 @@ def svg_daily(stats: Stats) -> str:
         ax.set_xticks(x[::step], [f"{d.day:%m-%d}" for d in stats.by_day][::step])
         _counts_by_time(ax, title)
 
-    return _render(draw, margins=Margins(right=1.3))
+    return render_svg(draw, margins=Margins(right=1.3))
 
 
 def svg_hourly(stats: Stats) -> str:
@@ -202,7 +207,7 @@ def svg_hourly(stats: Stats) -> str:
         ax.set_xlim(-0.6, 23.6)
         _counts_by_time(ax, title)
 
-    return _render(draw, margins=Margins(right=1.3))
+    return render_svg(draw, margins=Margins(right=1.3))
 
 
 def svg_categories(stats: Stats) -> str:
@@ -227,7 +232,7 @@ def svg_categories(stats: Stats) -> str:
         ax.grid(axis="y", visible=False)
 
     size = (8, max(2.4, 1.0 + 0.3 * len(rows)))
-    return _render(draw, size, Margins(left=_label_room(names)))
+    return render_svg(draw, size, Margins(left=label_room(names)))
 
 
 def _scale(st: StepStats) -> tuple[float, str]:
@@ -277,7 +282,7 @@ def svg_step(stats: Stats, step: str) -> str:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
 
-    return _render(draw, (8, 3.2), Margins(bottom=0.55))
+    return render_svg(draw, (8, 3.2), Margins(bottom=0.55))
 
 
 def svg_buckets(stats: Stats, code: str) -> str:
@@ -311,7 +316,7 @@ def svg_buckets(stats: Stats, code: str) -> str:
         ax.grid(axis="y", visible=False)
 
     size = (8, max(2.6, 1.5 + 0.3 * len(rows)))
-    return _render(draw, size, Margins(left=_label_room(names), right=0.35, bottom=0.85))
+    return render_svg(draw, size, Margins(left=label_room(names), right=0.35, bottom=0.85))
 
 
 def all_svgs(stats: Stats) -> dict[str, str]:

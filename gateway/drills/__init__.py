@@ -6,5 +6,7 @@ drills all the way, and scored against what the scenario expected.
   of it; ``python -m gateway.drills.scenario FILE`` tries one;
 - `rules`: the rules such a file must follow (keys per channel, order, labels, surges);
 - `values`: one value at a time (phone numbers, accounts, event codes, files, places, units);
-- `locate`: the line of a key in the file, for the messages.
+- `locate`: the line of a key in the file, for the messages;
+- `score`: a run's scorecard read from the store (its sends, their reports, the incidents'
+  events), as the values of `figures`; `charts` draws it, `scorecard` prints it (HTML, PDF).
 """

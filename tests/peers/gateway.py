@@ -188,13 +188,15 @@ def alive(pid: int) -> bool:
         return False
 
 
-def sample_with_ami(host: str, port: int, user: str, secret: str, extra: str = "") -> str:
+def sample_with_ami(
+    host: str, port: int, user: str, secret: str, extra: str = "", text: str | None = None
+) -> str:
     """The sample city with its AMI channel on, for a test Asterisk. The city center's
     duty phone stays commented out: its notifications (of every incident left unaccepted
     past its SLA) would ring whatever test peer answers on the carrier trunk at the time."""
     from gateway.config import sample_text
 
-    text = sample_text()
+    text = text or sample_text()
     old = "[channels.ami]\nenabled = false\n"
     assert old in text, "the sample city's [channels.ami] section changed"
     text = text.replace(
@@ -238,11 +240,13 @@ def db(gw: GatewayProcess) -> sqlite3.Connection:
     return conn
 
 
-def sample_with_smpp(port: int, system_id: str, password: str, extra: str = "") -> str:
+def sample_with_smpp(
+    port: int, system_id: str, password: str, extra: str = "", text: str | None = None
+) -> str:
     """The sample city with its SMPP channel bound to a test SMSC on 127.0.0.1:`port`."""
     from gateway.config import sample_text
 
-    text = sample_text()
+    text = text or sample_text()
     old = "[channels.smpp]\nenabled = false\n"
     assert old in text, "the sample city's [channels.smpp] section changed"
     text = text.replace(
@@ -253,12 +257,12 @@ def sample_with_smpp(port: int, system_id: str, password: str, extra: str = "") 
     return text
 
 
-def sample_with_smtp(port: int, extra: str = "") -> str:
+def sample_with_smtp(port: int, extra: str = "", text: str | None = None) -> str:
     """The sample city with its SMTP channel on 127.0.0.1:`port`, for 110@alarm.example.cn
     and the fax server's fax110@alarm.example.cn."""
     from gateway.config import sample_text
 
-    text = sample_text()
+    text = text or sample_text()
     old = "[channels.smtp]\nenabled = false\n"
     assert old in text, "the sample city's [channels.smtp] section changed"
     return text.replace(
