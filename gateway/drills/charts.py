@@ -88,7 +88,10 @@ def _timeline(
     """One horizontal bar a row, a segment a step; `note` explains the colours, `late` says
     whether late steps can be among them (a legend entry)."""
     labels = [label for label, _, _ in rows]
+    # At least 10 s: the axis is logarithmic from 1 s, and a drill answered within a second
+    # would give it no room.
     top = max((s.end for _, segs, _ in rows for s in segs), default=60.0)
+    top = max(top, 10.0)
 
     def draw(fig: Figure, ax: Any) -> None:
         ax.set_title(title)
@@ -183,7 +186,7 @@ def svg_trend_times(card: Scorecard) -> str:
     labels = _run_labels(card, runs)
     shown = ("answer", "accept", "dispatch", "acknowledge", "arrive")
     values = [v for r in runs for s in shown if (v := r.p50.get(s)) is not None]
-    top = max(values, default=60.0)
+    top = max(max(values, default=60.0), 10.0)  # as in _timeline
 
     def draw(fig: Figure, ax: Any) -> None:
         ax.set_title("历次演练：各环节中位用时")

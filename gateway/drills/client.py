@@ -163,7 +163,7 @@ def events(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
         was = before.get(i["seq"], {})
         if i["status"] != was.get("status") and i["status"] in ("sent", "failed", "cancelled"):
             what = {"sent": "已发送", "failed": "发送失败", "cancelled": "已取消"}[i["status"]]
-            extra = f"（{i['via']}）" if i["status"] == "sent" and i["via"] else ""
+            extra = f" · {i['via']}" if i["status"] == "sent" and i["via"] else ""
             extra = f"：{i['error']}" if i["status"] == "failed" else extra
             out.append(f"  {format_offset(i['at'])} {i['inject']} [{i['channel']}] {what}{extra}")
         if i["incident"] and i["incident"] != was.get("incident"):
@@ -184,6 +184,7 @@ def follow(
     """Show the run until it ends (or the coordinator leaves it: `q`); its last document.
     `keys(timeout)` gives a key pressed within `timeout` seconds (None: no terminal)."""
     old: dict[str, Any] | None = None
+    ended: float | None = None
     tty = keys is not None
     while True:
         doc = api.call("GET", f"/api/v1/drills/{run}")
@@ -200,8 +201,11 @@ def follow(
                 out.write(line(doc, tz) + "\n")
         out.flush()
         old = doc
-        if doc["state"] in ENDED and (doc["counts"]["found"] >= doc["counts"]["sent"] or not tty):
-            break
+        if doc["state"] in ENDED:
+            # The last reports may be filed a moment after the run ends: wait for them a while.
+            ended = ended or time.monotonic()
+            if doc["counts"]["found"] >= doc["counts"]["sent"] or time.monotonic() - ended > 30:
+                break
         key = None
         if keys is not None:
             key = keys(poll)

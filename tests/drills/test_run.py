@@ -200,7 +200,7 @@ def test_the_command_runs_a_scenario_file_and_follows_it(
     out = done.stdout
     run = int(out.split("演练 ", 1)[1].split(" ", 1)[0])
     assert f"演练 {run} 已开始：网页与邮件演练，2 条模拟警情" in out
-    assert "web [web] 已发送" in out and "mail [email] 已发送" in out
+    assert "web [web] 已发送 · " in out and "mail [email] 已发送 · " in out
     assert "→ 警情" in out
     assert f"演练 {run} 已结束 [{'█' * 24}] 2/2 已发送" in out
     assert out.rstrip().endswith(f"成绩单：alarmgw drill report {run}")
