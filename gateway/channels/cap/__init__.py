@@ -34,4 +34,5 @@ CHANNEL = Channel(
         ),
     ),
     openapi_components=f"{_HTTP}:COMPONENTS",
+    drill=f"{_P}.drill:inject",
 )

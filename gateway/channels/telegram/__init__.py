@@ -73,4 +73,5 @@ CHANNEL = Channel(
     tables=f"{_P}.tables",
     migrations="migrations",
     events=("telegram_reply", "telegram_sent", "telegram_failed"),
+    drill=f"{_P}.drill:inject",
 )

@@ -4,7 +4,8 @@ hear that we have it (the poller's next offset, the webhook's 200).
 `handle` returns once the update is dealt with for good — its report committed (with its
 file and its receipt queued), refused as unreadable, answered — and raises
 `StoreUnavailable` or `TelegramUnavailable` when it is not: the caller does not confirm
-it, and Telegram delivers it again.
+it, and Telegram delivers it again. The drill runner hands its made-up updates to the same
+`handle` (`drill.inject`), marked as injected.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
@@ -34,15 +36,17 @@ class Inbox:
         self.ctx = channel.ctx
         self.settings = channel.settings
 
-    async def handle(self, update: Any) -> str:
-        """Deal with one update; its outcome (for the log and the metrics)."""
+    async def handle(self, update: Any, injected: Mapping[str, Any] | None = None) -> str:
+        """Deal with one update; its outcome (for the log and the metrics). `injected`: the
+        update was made by the drill runner, not received from Telegram; its report says so
+        in ``extra["injected"]``."""
         try:
             item = wire.read(update, self.ctx.now(), self.settings.drill_chats)
         except wire.BadUpdate as e:
             log.warn("Telegram: update {id} refused: {e}", id=wire.update_id(update), e=e)
             return "refused"
         if isinstance(item, wire.Alarm):
-            return await self._file(item)
+            return await self._file(item, injected)
         if isinstance(item, wire.ButtonPress):
             await self.channel.duty.pressed(item)
             return "button"
@@ -60,10 +64,12 @@ class Inbox:
         log.debug("Telegram: ignored {reason}", reason=item.reason)
         return "ignored"
 
-    async def _file(self, alarm: wire.Alarm) -> str:
+    async def _file(self, alarm: wire.Alarm, injected: Mapping[str, Any] | None = None) -> str:
         report = alarm.report
         if alarm.media is not None:
             report = await self._with_file(alarm)
+        if injected is not None:
+            report = dataclasses.replace(report, extra={**report.extra, "injected": dict(injected)})
         try:
             receipt = await self.ctx.submit(report)
         except InvalidReport as e:
