@@ -41,7 +41,7 @@ from gateway.notify.outbox import Outbox
 from gateway.notify.webhook import WebhookNotifier
 from gateway.orgtree import OrgTree
 from gateway.report import Receipt, Report
-from gateway.service import AsyncMultiService, Collector, TopService
+from gateway.service import AsyncMultiService, Collector, TopService, Waker
 from gateway.store.db import Database
 from gateway.store.engine import StoreUnavailable, sqlite_url
 from gateway.store.transaction import WriteContext
@@ -74,7 +74,7 @@ class StoreService(service.Service):
         return self.db.stop()
 
 
-class DeadlineTimer(service.Service):
+class DeadlineTimer(Waker):
     """Fires missed deadlines. It wakes at the earliest pending deadline (re-read after
     each firing and whenever a write arms a new one) and at least every `poll` seconds,
     which also picks up deadlines armed by other nodes. At start it fires at once what
@@ -83,36 +83,11 @@ class DeadlineTimer(service.Service):
     name = "deadlines"  # type: ignore[assignment]
 
     def __init__(self, gw: Gateway, poll: float = 5.0) -> None:
+        super().__init__(gw.clock, poll)
         self.gw = gw
-        self.poll = poll
-        self._call: Any = None
-        self._busy: defer.Deferred[Any] | None = None
-
-    def startService(self) -> None:
-        service.Service.startService(self)
-        self._schedule(0)
-
-    def stopService(self) -> Any:
-        service.Service.stopService(self)
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        return self._busy
 
     def poke(self, due: datetime) -> None:
-        delay = max(0.0, due.timestamp() - self.gw.clock.seconds())
-        if (
-            self._call is None
-            or not self._call.active()
-            or (self._call.getTime() > self.gw.clock.seconds() + delay)
-        ):
-            self._schedule(delay)
-
-    def _schedule(self, delay: float) -> None:
-        if not self.running:
-            return
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = self.gw.clock.callLater(min(delay, self.poll), self._tick)
+        self._schedule(max(0.0, due.timestamp() - self.gw.clock.seconds()))
 
     @defer.inlineCallbacks
     def _tick(self) -> Any:

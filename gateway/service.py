@@ -6,8 +6,9 @@ buildbot's `AsyncMultiService`: children start one after another in the order ad
 (store first), and stop in reverse order (channels first, the store last, after the
 writes in flight have committed). A failed start is reported, not swallowed.
 
-`InFlight`: what a channel's stop waits for; `every`: a channel's periodic work;
-`Collector`: short garbage-collection pauses with many connections.
+`InFlight`: what a channel's stop waits for; `every`: a channel's periodic work; `Waker`: a
+service that wakes when its next piece of work is due and at least every `poll` seconds
+(deadlines, drills); `Collector`: short garbage-collection pauses with many connections.
 """
 
 from __future__ import annotations
@@ -130,6 +131,41 @@ def every(clock: Any, interval: float, fn: Callable[[], Any], name: str) -> task
     loop.clock = clock
     loop.start(interval, now=False)
     return loop
+
+
+class Waker(service.Service):
+    """Calls `_tick` (a subclass's) at the time `_schedule` asks, and at least every `poll`
+    seconds; the tick schedules the next. Its stop cancels the next call and waits for a
+    tick in progress (`_busy`, which the tick sets)."""
+
+    def __init__(self, clock: Any, poll: float) -> None:
+        self.clock = clock
+        self.poll = poll
+        self._call: Any = None
+        self._busy: defer.Deferred[Any] | None = None
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        self._schedule(0)
+
+    def stopService(self) -> Any:
+        service.Service.stopService(self)
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        return self._busy
+
+    def _schedule(self, delay: float) -> None:
+        """Tick in `delay` seconds (at most `poll`), unless a tick is due sooner already."""
+        if not self.running:
+            return
+        if self._call is not None and self._call.active():
+            if self._call.getTime() <= self.clock.seconds() + delay:
+                return
+            self._call.cancel()
+        self._call = self.clock.callLater(min(delay, self.poll), self._tick)
+
+    def _tick(self) -> Any:
+        raise NotImplementedError
 
 
 class Collector(service.Service):

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
-from twisted.application import service
 from twisted.internet import defer
 from twisted.internet.task import deferLater
 from twisted.logger import Logger
@@ -25,6 +24,7 @@ from gateway.channel import resolve
 from gateway.drills import runs
 from gateway.drills.inject import KIND_CHANNEL, DrillInject, InjectError, Sent
 from gateway.drills.tables import drill_runs
+from gateway.service import Waker
 from gateway.store.engine import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -36,43 +36,26 @@ LEASE_S = 300.0  # an inject claimed this long ago and never settled was lost wi
 MATCH_FOR_S = 3600.0  # reports are looked for until this long after a run ended
 
 
-class DrillService(service.Service):
+class DrillService(Waker):
     name = "drills"  # type: ignore[assignment]
 
     def __init__(self, gw: Gateway, poll: float = 1.0) -> None:
+        super().__init__(gw.clock, poll)
         self.gw = gw
-        self.poll = poll
-        self._call: Any = None
-        self._busy: defer.Deferred[Any] | None = None
         self._sending: set[defer.Deferred[Any]] = set()
         self._recovered = False
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.gw.clock.seconds(), UTC)
 
-    def startService(self) -> None:
-        service.Service.startService(self)
-        self._schedule(0)
-
     def stopService(self) -> Any:
-        service.Service.stopService(self)
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        pending = [d for d in (self._busy, *self._sending) if d is not None]
+        busy = super().stopService()
+        pending = [d for d in (busy, *self._sending) if d is not None]
         return defer.DeferredList(pending) if pending else None
 
     def poke(self) -> None:
         """A run was started or resumed: look now."""
         self._schedule(0)
-
-    def _schedule(self, delay: float) -> None:
-        if not self.running:
-            return
-        if self._call is not None and self._call.active():
-            if self._call.getTime() <= self.gw.clock.seconds() + delay:
-                return
-            self._call.cancel()
-        self._call = self.gw.clock.callLater(min(delay, self.poll), self._tick)
 
     def _tick(self) -> None:
         if self._busy is not None:  # still at it: look again when it ends
