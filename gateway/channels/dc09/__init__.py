@@ -18,4 +18,5 @@ CHANNEL = Channel(
     metrics=f"{_P}.metrics:PanelMetrics",
     tables=f"{_P}.tables",
     migrations="migrations",
+    drill=f"{_P}.drill:inject",
 )

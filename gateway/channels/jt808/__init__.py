@@ -27,4 +27,5 @@ CHANNEL = Channel(
     ),
     tables=f"{_P}.tables",
     migrations="migrations",
+    drill=f"{_P}.drill:inject",
 )
