@@ -125,7 +125,7 @@ class DrillRoutes:
         run, control = int(call.params["run"]), call.params["control"]
         fn = {"pause": runs.pause, "resume": runs.resume, "abort": runs.abort}[control]
         try:
-            doc = await self.gw.db.write(fn, run, call.now)
+            doc = await self.gw.db.write(fn, run, call.now, call.actor)
         except runs.NoSuchRun as e:
             raise HttpError(404, "not_found", str(e)) from None
         except runs.RunStateError as e:

@@ -7,6 +7,10 @@ through the store's reader and writer. Several gateway nodes may share one datab
 inject is claimed in a transaction (``SKIP LOCKED`` on PostgreSQL), so only one node sends
 it.
 
+Each start, pause, resume, abort and end is an event of the audit log (``drill_started``,
+``drill_paused``, ``drill_resumed``, ``drill_aborted``, ``drill_ended``; no incident, the
+drill flag set), with the run's id and who did it.
+
 An inject claimed and then not settled — its node died while sending — is not sent again:
 it may have gone out (a call placed, an SMS submitted), and a drill alarm sent twice spoils
 the scorecard as surely as one missed. It is recorded as failed, saying so.
@@ -26,7 +30,8 @@ from gateway.drills.scenario import Scenario
 from gateway.drills.tables import drill_runs, drill_sends
 from gateway.store.tables import incidents, reports
 from gateway.store.transaction import WriteContext
-from gateway.workflow.machine import Actor
+from gateway.workflow import records
+from gateway.workflow.machine import SYSTEM, Actor, EventDraft
 
 STATES = ("running", "paused", "aborted", "done")
 SEND_STATES = ("pending", "sending", "sent", "failed", "cancelled")
@@ -87,23 +92,38 @@ def start(
                 for seq, inject in enumerate(scenario.injects)
             ],
         )
+    data = {"name": scenario.name, "sha256": scenario.sha256, "injects": len(scenario.injects)}
+    _event(ctx, "drill_started", int(run), actor, now, data)
     return int(run)
+
+
+def _event(
+    ctx: WriteContext,
+    action: str,
+    run: int,
+    by: Actor,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+) -> None:
+    draft = EventDraft(action, None, None, by, data={"run": run, **(data or {})})
+    records.add_event(ctx, None, None, draft, now, drill=True)
 
 
 # -- the coordinator's controls ----------------------------------------------------------------
 
 
-def pause(ctx: WriteContext, run: int, now: datetime) -> dict[str, Any]:
+def pause(ctx: WriteContext, run: int, now: datetime, by: Actor) -> dict[str, Any]:
     row = _run(ctx.conn, run, lock=True)
     if row["state"] != "running":
         raise RunStateError(run, row["state"], "pause")
     ctx.conn.execute(
         update(drill_runs).where(drill_runs.c.id == run).values(state="paused", paused_at=now)
     )
+    _event(ctx, "drill_paused", run, by, now)
     return progress(ctx.conn, run)
 
 
-def resume(ctx: WriteContext, run: int, now: datetime) -> dict[str, Any]:
+def resume(ctx: WriteContext, run: int, now: datetime, by: Actor) -> dict[str, Any]:
     """Go on where the run was paused: every inject still to send moves on by the pause."""
     conn = ctx.conn
     row = _run(conn, run, lock=True)
@@ -123,10 +143,11 @@ def resume(ctx: WriteContext, run: int, now: datetime) -> dict[str, Any]:
         .where(drill_runs.c.id == run)
         .values(state="running", paused_at=None, paused_s=row["paused_s"] + gap.total_seconds())
     )
+    _event(ctx, "drill_resumed", run, by, now, {"paused_s": round(gap.total_seconds(), 3)})
     return progress(conn, run)
 
 
-def abort(ctx: WriteContext, run: int, now: datetime) -> dict[str, Any]:
+def abort(ctx: WriteContext, run: int, now: datetime, by: Actor) -> dict[str, Any]:
     """Stop the run: what is not sent yet never will be."""
     conn = ctx.conn
     row = _run(conn, run, lock=True)
@@ -140,6 +161,7 @@ def abort(ctx: WriteContext, run: int, now: datetime) -> dict[str, Any]:
     conn.execute(
         update(drill_runs).where(drill_runs.c.id == run).values(state="aborted", ended_at=now)
     )
+    _event(ctx, "drill_aborted", run, by, now)
     return progress(conn, run)
 
 
@@ -200,7 +222,7 @@ def sent(ctx: WriteContext, send: int, what: Sent, now: datetime) -> None:
             external_id=what.external_id,
         )
     )
-    _settle(ctx.conn, send, now)
+    _settle(ctx, send, now)
 
 
 def failed(ctx: WriteContext, send: int, error: str, now: datetime) -> None:
@@ -209,7 +231,7 @@ def failed(ctx: WriteContext, send: int, error: str, now: datetime) -> None:
         .where(drill_sends.c.id == send)
         .values(status="failed", sent_at=now, error=error[:2000])
     )
-    _settle(ctx.conn, send, now)
+    _settle(ctx, send, now)
 
 
 def recover(ctx: WriteContext, now: datetime, lease: float) -> int:
@@ -229,8 +251,9 @@ def recover(ctx: WriteContext, now: datetime, lease: float) -> int:
     return len(stale)
 
 
-def _settle(conn: Connection, send: int, now: datetime) -> None:
+def _settle(ctx: WriteContext, send: int, now: datetime) -> None:
     """A run whose every inject is settled is done."""
+    conn = ctx.conn
     run = conn.execute(select(drill_sends.c.run_id).where(drill_sends.c.id == send)).scalar_one()
     open_ = conn.execute(
         select(func.count())
@@ -238,11 +261,13 @@ def _settle(conn: Connection, send: int, now: datetime) -> None:
         .where(drill_sends.c.run_id == run, drill_sends.c.status.in_(("pending", "sending")))
     ).scalar_one()
     if not open_:
-        conn.execute(
+        ended = conn.execute(
             update(drill_runs)
             .where(drill_runs.c.id == run, drill_runs.c.state.in_(("running", "paused")))
             .values(state="done", ended_at=now)
-        )
+        ).rowcount
+        if ended:
+            _event(ctx, "drill_ended", run, SYSTEM, now)
 
 
 # -- which report each inject became -----------------------------------------------------------

@@ -7,6 +7,7 @@ scenario the gateway cannot play is refused with every problem; only a coordinat
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -106,6 +107,11 @@ def test_a_run_plays_each_inject_through_its_channel_as_a_drill(
         "JOIN incidents i ON i.id = r.incident_id WHERE r.receipt IN (?, ?) ORDER BY r.id",
         (web["report"], mail["report"]),
     ).fetchall()
+    ended = con.execute(
+        "SELECT actor FROM events WHERE action = 'drill_ended' AND json_extract(data, '$.run') = ?",
+        (run,),
+    ).fetchall()
+    assert [json.loads(r[0])["user"] for r in ended] == ["alarmgw"]
     assert [tuple(r) for r in rows] == [
         ("web", 1, "phone:13800000203", 1),
         ("email", 1, f"email:{DRILL_SENDER}", 1),
@@ -137,6 +143,21 @@ def test_pause_moves_the_rest_on_and_abort_cancels_it(gw: GatewayProcess, coordi
     assert [i["status"] for i in aborted["injects"]] == ["sent", "cancelled"]
     status, again = gw.request("POST", f"/api/v1/drills/{run}/resume", token=coordinator)
     assert status == 409
+    # Each step is in the audit log, with who did it.
+    logged = [
+        (r["action"], json.loads(r["actor"])["user"], r["drill"])
+        for r in db(gw).execute(
+            "SELECT action, actor, drill FROM events WHERE action LIKE 'drill_%' "
+            "AND json_extract(data, '$.run') = ? ORDER BY seq",
+            (run,),
+        )
+    ]
+    assert logged == [
+        ("drill_started", "drill1", 1),
+        ("drill_paused", "drill1", 1),
+        ("drill_resumed", "drill1", 1),
+        ("drill_aborted", "drill1", 1),
+    ]
 
 
 def test_a_scenario_it_cannot_play_is_refused_whole(gw: GatewayProcess, coordinator: str) -> None:
