@@ -805,6 +805,9 @@ def test_openapi_paths() -> None:
         "/api/v1/targets/vehicles", "/api/v1/targets/vehicles/{terminal}",
         "/api/v1/telegram/webhook", "/api/v1/telegram/files/{sha256}",
         "/api/v1/systems/{system}/alarms", "/api/v1/cap", "/api/v1/cap/feed",
+        "/api/v1/drills", "/api/v1/drills/{run}", "/api/v1/drills/{run}/pause",
+        "/api/v1/drills/{run}/resume", "/api/v1/drills/{run}/abort",
+        "/api/v1/drills/{run}/scorecard", "/api/v1/drills/{run}/scorecard.pdf",
     }  # fmt: skip
     post = paths["/api/v1/reports"]["post"]
     assert set(post["responses"]) == {"201", "400", "401", "403", "413", "415", "422", "503"}

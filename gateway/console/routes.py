@@ -65,18 +65,22 @@ class ConsoleRoutes:
 
     def routes(self) -> list[Route]:
         sup = frozenset(str(r) for r in SUPERVISORS)
-        return PeopleRoutes(self).routes() + DrillPages(self).routes() + [
-            route("GET", r"^/console/static/(?P<path>[A-Za-z0-9_./-]+)$", self.static, "none"),
-            route("GET", r"^/console/?$", self.queue_page, "page"),
-            route("GET", rf"^/console/rows/{NUMBER}$", self.queue_row, "page"),
-            route("GET", rf"^/console/incidents/{NUMBER}$", self.incident_page, "page"),
-            route("GET", r"^/console/inbox$", self.inbox_page, "page"),
-            route("GET", r"^/console/map$", self.map_page, "page"),
-            route("GET", r"^/console/map\.json$", self.map_data, "page"),
-            route("GET", r"^/console/events$", self.events, "required"),
-            route("GET", r"^/console/stats$", self.stats_page, "page", sup),
-            route("GET", r"^/console/stats\.csv$", self.stats_csv, "page", sup),
-        ]
+        return (
+            PeopleRoutes(self).routes()
+            + DrillPages(self).routes()
+            + [
+                route("GET", r"^/console/static/(?P<path>[A-Za-z0-9_./-]+)$", self.static, "none"),
+                route("GET", r"^/console/?$", self.queue_page, "page"),
+                route("GET", rf"^/console/rows/{NUMBER}$", self.queue_row, "page"),
+                route("GET", rf"^/console/incidents/{NUMBER}$", self.incident_page, "page"),
+                route("GET", r"^/console/inbox$", self.inbox_page, "page"),
+                route("GET", r"^/console/map$", self.map_page, "page"),
+                route("GET", r"^/console/map\.json$", self.map_data, "page"),
+                route("GET", r"^/console/events$", self.events, "required"),
+                route("GET", r"^/console/stats$", self.stats_page, "page", sup),
+                route("GET", r"^/console/stats\.csv$", self.stats_csv, "page", sup),
+            ]
+        )
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -101,16 +101,16 @@ def _timeline(
         y = np.arange(len(rows))
         for n, (_, segs, missing) in enumerate(rows):
             for s in segs:
-                late = s.due is not None
+                overdue = s.due is not None
                 ax.barh(
                     n,
                     s.end - s.start,
                     left=s.start,
                     height=0.6,
                     color=STEP_COLOURS[s.step],
-                    edgecolor=LATE_COLOUR if late else "white",
-                    linewidth=1.2 if late else 0.5,
-                    hatch="////" if late else None,
+                    edgecolor=LATE_COLOUR if overdue else "white",
+                    linewidth=1.2 if overdue else 0.5,
+                    hatch="////" if overdue else None,
                 )
                 if s.due is not None:
                     ax.plot([s.due, s.due], [n - 0.38, n + 0.38], color="black", linewidth=1.2)

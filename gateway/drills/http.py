@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import tempfile
 import tomllib
 from pathlib import Path, PurePosixPath
@@ -36,6 +37,7 @@ READERS = COORDINATORS | {"supervisor"}
 BASE = r"^/api/v1/drills"
 RUN = BASE + r"/(?P<run>[0-9]{1,12})"
 MAX_FILES = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class DrillRoutes:
@@ -77,8 +79,12 @@ class DrillRoutes:
             root = Path(tmp)
             for rel, data in files.items():
                 path = root / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(data)
+                except (OSError, ValueError):  # a name too long, a NUL, "a" and "a/b"
+                    why = f"files: {rel!r} cannot be a file there"
+                    raise HttpError(400, "bad_request", why, "files") from None
             unplayable = self._unplayable(text, name)
             try:
                 scenario = scenario_from_text(text, self.gw.config, file=name, base=root)
@@ -100,6 +106,8 @@ class DrillRoutes:
         out = []
         for i, inject in enumerate(injects if isinstance(injects, list) else []):
             kind = inject.get("channel") if isinstance(inject, dict) else None
+            if not isinstance(kind, str):  # a list is unhashable; the scenario's check says
+                continue
             if kind in KIND_CHANNEL and (why := self._cannot(kind)) is not None:
                 path = ("inject", i, "channel")
                 out.append(Problem(name, line_of(lines, path), f"inject[{i}].channel", why))
@@ -124,12 +132,8 @@ class DrillRoutes:
     async def control(self, call: Call) -> Any:
         run, control = int(call.params["run"]), call.params["control"]
         fn = {"pause": runs.pause, "resume": runs.resume, "abort": runs.abort}[control]
-        try:
-            doc = await self.gw.db.write(fn, run, call.now, call.actor)
-        except runs.NoSuchRun as e:
-            raise HttpError(404, "not_found", str(e)) from None
-        except runs.RunStateError as e:
-            raise HttpError(409, "conflict", str(e)) from None
+        # NoSuchRun and RunStateError are DomainErrors: 404 and 409, not a bug in the writer.
+        doc = await self.gw.db.write(fn, run, call.now, call.actor)
         self.runner.poke()
         return 200, doc
 
@@ -167,8 +171,9 @@ def _fields(body: dict[str, Any]) -> tuple[str, str, dict[str, bytes]]:
     if not isinstance(text, str) or not text.strip():
         raise HttpError(400, "bad_request", "scenario: the scenario file's text", "scenario")
     name = body.get("file", "<scenario>")
-    if not isinstance(name, str) or not name or len(name) > 200:
-        raise HttpError(400, "bad_request", "file: the scenario's file name", "file")
+    if not isinstance(name, str) or not name or len(name) > 200 or _CONTROL.search(name):
+        why = "file: the scenario's file name, no control characters"
+        raise HttpError(400, "bad_request", why, "file")
     raw = body.get("files", {})
     if not isinstance(raw, dict) or len(raw) > MAX_FILES:
         raise HttpError(400, "bad_request", f"files: at most {MAX_FILES}, by path", "files")

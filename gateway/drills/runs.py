@@ -28,6 +28,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from gateway.drills.inject import DrillInject, Sent
 from gateway.drills.scenario import Scenario
 from gateway.drills.tables import drill_runs, drill_sends
+from gateway.errors import DomainError, NotFound
 from gateway.store.tables import incidents, reports
 from gateway.store.transaction import WriteContext
 from gateway.workflow import records
@@ -39,15 +40,17 @@ MATCH_SLACK = timedelta(seconds=5)  # a report may be stamped a little before th
 LOST = "the gateway stopped while this inject was being sent; not sent again (it may have gone out)"
 
 
-class RunStateError(Exception):
-    """Pause, resume or abort asked of a run in a state that does not allow it."""
+class RunStateError(DomainError):
+    """Pause, resume or abort asked of a run in a state that does not allow it (409)."""
+
+    kind = "conflict"
 
     def __init__(self, run: int, state: str, action: str) -> None:
         super().__init__(f"drill run {run} is {state}: cannot {action}")
         self.run, self.state, self.action = run, state, action
 
 
-class NoSuchRun(Exception):
+class NoSuchRun(NotFound):
     def __init__(self, run: int) -> None:
         super().__init__(f"no drill run {run}")
         self.run = run

@@ -544,6 +544,9 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
     from gateway.eido import openapi as eido_openapi  # imports this module too
 
     eido_openapi.add_to(schemas, paths)
+    from gateway.drills import openapi as drill_openapi  # and this one
+
+    drill_openapi.add_to(schemas, paths)
     for channel in channels:
         if channel.openapi_components:
             schemas.update(resolve(channel.openapi_components))
@@ -565,6 +568,7 @@ def openapi_document(config: Config | None = None) -> dict[str, Any]:
             {"name": "incidents", "description": "The incident workflow (bearer token)."},
             {"name": "org", "description": "The org tree (bearer token)."},
             targets.TAG,
+            drill_openapi.TAG,
             {"name": "ops", "description": "Health, metrics and this document."},
         ],
         "security": [{"bearer": []}],

@@ -102,6 +102,12 @@ def test_a_coordinator_starts_follows_pauses_and_aborts_a_drill(
     expect(page.locator("#card-links")).to_be_visible()
     expect(page.locator("#controls button[data-do=abort]")).to_be_hidden()
     screenshot(page, "console-drill-aborted")
+    page.click("#card-links a[href$='/scorecard']")
+    page.wait_for_url(re.compile(r"/api/v1/drills/\d+/scorecard$"))
+    expect(page.locator("h1")).to_contain_text("演练成绩单")
+    expect(page.locator("body")).to_contain_text("网页接警演练")
+    screenshot(page, "console-drill-scorecard")
+    page.go_back()
 
     page.click("header nav a[href='/console/drills']")
     run = page.locator("#runs tr[data-run]").first

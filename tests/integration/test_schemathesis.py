@@ -21,7 +21,9 @@ Auth (schemathesis_hooks.py beside this file): report submission uses an admin t
 one role that may use every field of the submission schema (channel, received_at, drill),
 and so does the registry of targets (only an admin writes it); the other operations that
 ask for the bearer scheme use a supervisor's (admin takes no workflow actions); public ones
-none.
+none. The drill API gets an admin token too, and a hook (`before_call` of `startDrill`) makes
+the positive cases of a drill start playable scenarios (a schema cannot say what TOML the
+gateway can play).
 """
 
 from __future__ import annotations
