@@ -104,6 +104,17 @@ def city(tmp_path: Path, smpp: str = "", ami: str = "") -> Config:
     return load_config(path)
 
 
+def channel_city(tmp: Path, code: str, settings: str) -> Config:
+    """The sample city with channel `code` on and `settings` the rest of its section (tables
+    of it, such as [channels.jt808.alarm_bits.29], last), written to `tmp`/city.toml."""
+    text = sample_text()
+    old = f"[channels.{code}]\nenabled = false\n"
+    assert old in text, f"the sample city's [channels.{code}] section changed"
+    path = tmp / "city.toml"
+    path.write_text(text.replace(old, f"[channels.{code}]\nenabled = true\n{settings}"), "utf-8")
+    return load_config(path)
+
+
 class FakeContext:
     """`gateway.channel.ChannelContext` of channel `code` on `store`; `settings` replace
     fields of the channel's settings object."""

@@ -29,7 +29,7 @@ from gateway.channel import resolve
 from gateway.channels.cap import mapping, message
 from gateway.channels.cap.drill import VIA, drill_sender, from_file, inject
 from gateway.channels.cap.service import CapChannel
-from gateway.config import Config, load_config, sample_text
+from gateway.config import Config
 from gateway.drills import runs
 from gateway.drills.inject import DrillInject, InjectError, Sent
 from gateway.drills.scenario import scenario_from_text
@@ -37,7 +37,7 @@ from gateway.drills.tables import drill_sends
 from gateway.store.tables import incidents, reports
 from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
-from tests.channels.fakes import FakeContext
+from tests.channels.fakes import FakeContext, channel_city
 from tests.inline import Store, result, sqlite_copy
 from tests.peers.gateway import GatewayProcess, channel_gateway, db, wait_for
 
@@ -85,12 +85,7 @@ expect = { incident = "landslide", category = "disaster", priority = 1, unit = "
 
 @pytest.fixture(scope="module")
 def cap_city(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    old = "[channels.cap]\nenabled = false\n"
-    text = sample_text()
-    assert old in text, "the sample city's [channels.cap] section changed"
-    path = tmp_path_factory.mktemp("city") / "city.toml"
-    path.write_text(text.replace(old, f"[channels.cap]\nenabled = true\n{RULES}"), "utf-8")
-    return load_config(path)
+    return channel_city(tmp_path_factory.mktemp("city"), "cap", RULES)
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,12 @@ from gateway.channels.dc09 import drill
 from gateway.channels.dc09.drill import check_answer, event_data, inject
 from gateway.channels.dc09.frame import ack, build, read_envelope
 from gateway.channels.dc09.service import Dc09Channel
-from gateway.config import Config, load_config, sample_text
+from gateway.config import Config
 from gateway.drills.inject import DrillInject, InjectError
 from gateway.drills.scenario import Expectation, Inject, InjectSource, PanelAlarm
 from gateway.store.tables import incidents, reports
 from gateway.targets import importer, records
-from tests.channels.fakes import FakeContext
+from tests.channels.fakes import FakeContext, channel_city
 from tests.inline import STATION, Store
 from tests.peers.gateway import GatewayProcess, channel_gateway, db, wait_for
 
@@ -61,18 +61,9 @@ PREMISES = (
 
 
 def panel_city(tmp: Path) -> Config:
-    text = sample_text()
-    old = "[channels.dc09]\nenabled = false\n"
-    assert old in text
     accounts = ", ".join(f'"{a}"' for a in (BANK, CLEAR, STRANGER))
-    text = text.replace(
-        old,
-        f'[channels.dc09]\nenabled = true\nhost = "0.0.0.0"\nport = 0\nudp = false\n'
-        f"drill_accounts = [{accounts}]\n",
-    )
-    path = tmp / "city.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_config(path)
+    settings = f'host = "0.0.0.0"\nport = 0\nudp = false\ndrill_accounts = [{accounts}]\n'
+    return channel_city(tmp, "dc09", settings)
 
 
 @pytest.fixture

@@ -29,13 +29,13 @@ from sqlalchemy import select
 from gateway.channels.jt808 import drill
 from gateway.channels.jt808.drill import inject
 from gateway.channels.jt808.service import Jt808Channel
-from gateway.config import Config, load_config, sample_text
+from gateway.config import Config
 from gateway.drills.inject import DrillInject, InjectError, Sent
 from gateway.drills.scenario import Expectation, Inject, InjectSource, TerminalAlarm
 from gateway.report import Location
 from gateway.store.tables import incidents, reports
 from gateway.targets import importer, records
-from tests.channels.fakes import FakeContext
+from tests.channels.fakes import FakeContext, channel_city
 from tests.inline import STATION, Store
 from tests.peers.gateway import GatewayProcess, channel_gateway, db, wait_for
 
@@ -59,19 +59,14 @@ SOS, ROLLOVER = 0, 29
 
 
 def vehicle_city(tmp: Path) -> Config:
-    text = sample_text()
-    old = "[channels.jt808]\nenabled = false\n"
-    assert old in text
     terminals = ", ".join(f'"{t}"' for t in (TAXI, VAN, STRANGER))
-    text = text.replace(
-        old,
-        f'[channels.jt808]\nenabled = true\nhost = "0.0.0.0"\nport = 0\n'
-        f'auth_secret = "test-secret"\ndrill_terminals = [{terminals}]\n'
+    return channel_city(
+        tmp,
+        "jt808",
+        f'host = "0.0.0.0"\nport = 0\nauth_secret = "test-secret"\n'
+        f"drill_terminals = [{terminals}]\n"
         f'[channels.jt808.alarm_bits.{ROLLOVER}]\ncategory = "disaster"\npriority = 2\n',
     )
-    path = tmp / "city.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_config(path)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from gateway.channel import resolve
 from gateway.channels.telegram.drill import VIA, drill_id, drill_updates, inject
 from gateway.channels.telegram.service import TelegramChannel
 from gateway.channels.telegram.tables import telegram_out
-from gateway.config import Config, load_config, sample_text
+from gateway.config import Config
 from gateway.drills import runs
 from gateway.drills.inject import DrillInject, InjectError, Sent
 from gateway.drills.scenario import scenario_from_text
@@ -35,7 +35,7 @@ from gateway.drills.tables import drill_sends
 from gateway.store.tables import incidents, reports
 from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
-from tests.channels.fakes import FakeContext
+from tests.channels.fakes import FakeContext, channel_city
 from tests.inline import Store, result, sqlite_copy
 from tests.peers.gateway import GatewayProcess, channel_gateway, db, wait_for
 from tests.peers.telegram import BotApi, peer_or_skip
@@ -68,17 +68,12 @@ expect = {{ incident = "collapse", category = "assistance", priority = 2, unit =
 
 
 def city(tmp: Path, api: BotApi) -> Config:
-    old = "[channels.telegram]\nenabled = false\n"
-    text = sample_text()
-    assert old in text, "the sample city's [channels.telegram] section changed"
-    text = text.replace(
-        old,
-        f'[channels.telegram]\nenabled = true\ntoken = "{api.token}"\nbase_url = "{api.base}"\n'
+    return channel_city(
+        tmp,
+        "telegram",
+        f'token = "{api.token}"\nbase_url = "{api.base}"\n'
         f"poll_timeout = 1\nretry_seconds = 0.3\ndrill_chats = [{GROUP}, {PRIVATE}]\n",
     )
-    path = tmp / "city.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_config(path)
 
 
 @pytest.fixture(scope="module")
