@@ -88,6 +88,7 @@ def test_a_coordinator_starts_follows_pauses_and_aborts_a_drill(
     second = page.locator("#injects tr[data-seq='1']")
     expect(second).to_contain_text("待发送")
     expect(second).to_contain_text("北门派出所")
+    expect(page.locator("#live")).to_have_class(re.compile(r"\bon\b"))  # it follows the run
     screenshot(page, "console-drill-running")
 
     page.click("#controls button[data-do=pause]")
