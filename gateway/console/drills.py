@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway.console.render import CHANNEL_NAMES_ZH
 from gateway.drills import runs
 from gateway.drills.inject import KIND_CHANNEL
 from gateway.http.resource import Call, HttpError, Route, route
@@ -17,24 +18,6 @@ if TYPE_CHECKING:
 
 VIEWERS = frozenset({"drill_coordinator", "supervisor", "admin"})
 COORDINATORS = frozenset({"drill_coordinator", "admin"})
-KIND_ZH = {
-    "phone": "电话",
-    "sms": "短信",
-    "web": "网页",
-    "email": "邮件",
-    "fax": "传真",
-    "dc09": "联网报警",
-    "jt808": "车载终端",
-    "telegram": "Telegram",
-    "cap": "CAP预警",
-}
-SEND_ZH = {
-    "pending": "待发送",
-    "sending": "发送中",
-    "sent": "已发送",
-    "failed": "发送失败",
-    "cancelled": "已取消",
-}
 
 
 class DrillPages:
@@ -51,12 +34,13 @@ class DrillPages:
     async def list_page(self, call: Call) -> Any:
         listed = await self.gw.db.read(runs.runs)
         enabled = {c.code for c in self.gw.config.enabled_channels if c.drill}
-        playable = [KIND_ZH[k] for k, code in KIND_CHANNEL.items() if code in enabled]
+        playable = [CHANNEL_NAMES_ZH[k] for k, code in KIND_CHANNEL.items() if code in enabled]
         return self.console.page(
             call,
             "drills.html",
             nav="drills",
             runs=listed,
+            states=runs.STATES_ZH,
             playable=playable,
             may_start=str(call.actor.role) in COORDINATORS if call.actor else False,
         )
@@ -73,8 +57,9 @@ class DrillPages:
             "drill.html",
             nav="drills",
             run=doc,
-            kinds=KIND_ZH,
-            sends=SEND_ZH,
+            kinds=CHANNEL_NAMES_ZH,  # a scenario's channel kinds are channel names
+            sends=runs.SEND_STATES_ZH,
+            states=runs.STATES_ZH,
             states_zh={str(k): v for k, v in STATE_NAMES_ZH.items()},
             may_control=str(call.actor.role) in COORDINATORS if call.actor else False,
         )

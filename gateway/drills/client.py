@@ -29,14 +29,9 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from gateway.drills.rules import format_offset
+from gateway.drills.runs import SEND_STATES_ZH, STATES_ZH
 
 FILE_KEYS = ("attachments", "page", "file")  # the keys of an inject that name files
-STATUS_ZH = {
-    "running": "进行中",
-    "paused": "已暂停",
-    "aborted": "已中止",
-    "done": "已结束",
-}
 ENDED = ("aborted", "done")
 
 
@@ -135,7 +130,7 @@ def line(doc: dict[str, Any], tz: ZoneInfo, width: int = 24) -> str:
         parts.append(f"{c['cancelled']} 取消")
     elapsed = _elapsed(doc)
     clock = f"{_clock(elapsed)} / {_clock(doc['duration_s'])}"
-    state = STATUS_ZH.get(doc["state"], doc["state"])
+    state = STATES_ZH.get(doc["state"], doc["state"])
     return f"演练 {doc['id']} {state} [{bar}] " + " · ".join(parts) + f" · {clock}"
 
 
@@ -162,14 +157,14 @@ def events(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     for i in new["injects"]:
         was = before.get(i["seq"], {})
         if i["status"] != was.get("status") and i["status"] in ("sent", "failed", "cancelled"):
-            what = {"sent": "已发送", "failed": "发送失败", "cancelled": "已取消"}[i["status"]]
+            what = SEND_STATES_ZH[i["status"]]
             extra = f" · {i['via']}" if i["status"] == "sent" and i["via"] else ""
             extra = f"：{i['error']}" if i["status"] == "failed" else extra
             out.append(f"  {format_offset(i['at'])} {i['inject']} [{i['channel']}] {what}{extra}")
         if i["incident"] and i["incident"] != was.get("incident"):
             out.append(f"  {i['inject']} → 警情 {i['incident']}（回执 {i['report']}）")
     if old is not None and new["state"] != old["state"]:
-        out.append(f"  演练{STATUS_ZH.get(new['state'], new['state'])}")
+        out.append(f"  演练{STATES_ZH.get(new['state'], new['state'])}")
     return out
 
 

@@ -115,7 +115,7 @@ class DrillRoutes:
 
     def _cannot(self, kind: str) -> str | None:
         code = KIND_CHANNEL[kind]
-        channel = next((c for c in self.gw.config.enabled_channels if c.code == code), None)
+        channel = self.gw.config.channel(code)
         if channel is None:
             return f"{kind}: channel {code} is not enabled in this gateway ([channels.{code}])"
         if channel.drill is None:

@@ -29,6 +29,7 @@ from gateway.drills.inject import DrillInject, Sent
 from gateway.drills.scenario import Scenario
 from gateway.drills.tables import drill_runs, drill_sends
 from gateway.errors import DomainError, NotFound
+from gateway.report import format_utc
 from gateway.store.tables import incidents, reports
 from gateway.store.transaction import WriteContext
 from gateway.workflow import records
@@ -36,6 +37,15 @@ from gateway.workflow.machine import SYSTEM, Actor, EventDraft
 
 STATES = ("running", "paused", "aborted", "done")
 SEND_STATES = ("pending", "sending", "sent", "failed", "cancelled")
+# As the coordinator reads them (the command, the console, the scorecard).
+STATES_ZH = {"running": "进行中", "paused": "已暂停", "aborted": "已中止", "done": "已结束"}
+SEND_STATES_ZH = {
+    "pending": "待发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "cancelled": "已取消",
+}
 MATCH_SLACK = timedelta(seconds=5)  # a report may be stamped a little before the send ended
 LOST = "the gateway stopped while this inject was being sent; not sent again (it may have gone out)"
 
@@ -439,4 +449,4 @@ def _parse(iso: str) -> datetime:
 
 
 def _utc(t: datetime | None) -> str | None:
-    return None if t is None else t.isoformat().replace("+00:00", "Z")
+    return None if t is None else format_utc(t)

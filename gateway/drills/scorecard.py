@@ -22,21 +22,12 @@ from gateway.console.render import CHANNEL_NAMES_ZH, environment
 from gateway.drills.charts import all_svgs
 from gateway.drills.figures import STEP_NAMES_ZH, STEPS, Scorecard
 from gateway.drills.rules import format_offset
+from gateway.drills.runs import SEND_STATES_ZH, STATES_ZH
 from gateway.drills.score import score_run
 
 TEMPLATES = Path(__file__).with_name("templates")
 
-RUN_STATES_ZH = {"running": "进行中", "paused": "已暂停", "aborted": "已中止", "done": "已结束"}
-SEND_STATUS_ZH = {
-    "pending": "待发出",
-    "sending": "发送中",
-    "sent": "已发出",
-    "failed": "发送失败",
-    "cancelled": "已取消",
-}
 JOINED_ZH = {"opened": "立案", "attached": "自动并入", "merged": "合并"}
-# The scenario's channel kinds (an e-mail and a fax are both mail to the SMTP channel).
-KIND_NAMES_ZH = {**CHANNEL_NAMES_ZH, "email": "电子邮件", "fax": "传真"}
 
 
 def duration_zh(seconds: float | None) -> str:
@@ -59,9 +50,9 @@ def _environment(timezone: str) -> jinja2.Environment:
         env.filters,
         duration_zh=duration_zh,
         offset=format_offset,
-        kind_zh=lambda k: KIND_NAMES_ZH.get(k, k),
-        run_state_zh=lambda s: RUN_STATES_ZH.get(s, s),
-        send_status_zh=lambda s: SEND_STATUS_ZH.get(s, s),
+        kind_zh=lambda k: CHANNEL_NAMES_ZH.get(k, k),  # a scenario's kinds are channel names
+        run_state_zh=lambda s: STATES_ZH.get(s, s),
+        send_status_zh=lambda s: SEND_STATES_ZH.get(s, s),
         joined_zh=lambda j: JOINED_ZH.get(j, j) if j else "",
     )
     return env

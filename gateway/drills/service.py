@@ -129,7 +129,7 @@ class DrillService(Waker):
         )
 
     async def _through(self, code: str, drill: DrillInject) -> Sent:
-        channel = next((c for c in self.gw.config.enabled_channels if c.code == code), None)
+        channel = self.gw.config.channel(code)
         if channel is None:
             raise InjectError(f"channel {code} is not enabled in this gateway's configuration")
         if channel.drill is None:

@@ -21,6 +21,7 @@ from pathlib import PurePosixPath
 
 from twisted.internet import threads
 
+from gateway import phone
 from gateway.channels.smtp.service import SmtpChannel
 from gateway.drills.inject import DrillInject, InjectError, Sent
 from gateway.drills.scenario import Fax, Mail
@@ -48,7 +49,7 @@ async def inject(smtp: SmtpChannel, drill: DrillInject) -> Sent:
         msg.set_content(content.text.strip() + "\n")
         for path in content.attachments:
             _attach(msg, path, drill.file(path))
-        key = f"email:{sender.lower()}"
+        key = f"email:{sender.lower()}"  # as correlation keys a mail's sender
     else:
         assert isinstance(content, Fax)
         if not s.drill_senders or not s.fax_recipients:
@@ -63,13 +64,13 @@ async def inject(smtp: SmtpChannel, drill: DrillInject) -> Sent:
         else:
             page = await threads.deferToThread(draw_page, content.text or "")
             msg.add_attachment(page, maintype="image", subtype="tiff", filename="fax.tif")
-        key = f"phone:{content.sender}"
+        key = f"phone:{phone.normalise(content.sender)}"  # the fax's calling number
     msg["From"], msg["To"] = sender, to
     host = "127.0.0.1" if s.host in ("0.0.0.0", "") else ("::1" if s.host == "::" else s.host)
     if smtp.port is None:
         raise InjectError("the SMTP listener is not listening")
     await threads.deferToThread(_send, host, smtp.port, msg, sender, to)
-    return Sent("fax" if isinstance(content, Fax) else "email", sender_key=_normal(key), via=VIA)
+    return Sent("fax" if isinstance(content, Fax) else "email", sender_key=key, via=VIA)
 
 
 def _send(host: str, port: int, msg: EmailMessage, sender: str, to: str) -> None:
@@ -91,13 +92,6 @@ def _attach(msg: EmailMessage, path: str, data: bytes) -> None:
     ctype, _ = mimetypes.guess_type(path)
     maintype, subtype = (ctype or "application/octet-stream").split("/", 1)
     msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=PurePosixPath(path).name)
-
-
-def _normal(key: str) -> str:
-    from gateway import phone
-
-    kind, _, who = key.partition(":")
-    return f"phone:{phone.normalise(who)}" if kind == "phone" else key
 
 
 def draw_page(text: str) -> bytes:
