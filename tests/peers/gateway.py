@@ -3,6 +3,7 @@ that speak HTTP to it. Logs go to a file in the data directory, shown when a tes
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -216,6 +217,32 @@ def wait_for(what: str, fn: Callable[[], T | None], timeout: float = 20.0) -> T:
             return last
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def play_drill(
+    gw: GatewayProcess,
+    token: str,
+    scenario: str,
+    *,
+    found: int,
+    file: str = "drill.toml",
+    files: dict[str, bytes] | None = None,
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Start `scenario` (its TOML text; `files` the files it names, by path) over the drill
+    API as the coordinator `token` and wait for the run to end with `found` of its injects
+    tied to their reports: the run's last progress document."""
+    sent = {k: base64.b64encode(v).decode() for k, v in (files or {}).items()}
+    body = {"file": file, "scenario": scenario, "files": sent}
+    status, run = gw.request("POST", "/api/v1/drills", body, token=token)
+    assert status == 201, run
+
+    def ended() -> dict[str, Any] | None:
+        status, doc = gw.request("GET", f"/api/v1/drills/{run['id']}", token=token)
+        assert status == 200, doc
+        return doc if doc["state"] == "done" and doc["counts"]["found"] == found else None
+
+    return wait_for(f"drill run {run['id']} to end with {found} reports found", ended, timeout)
 
 
 class LogMark:

@@ -12,7 +12,6 @@ are real, the clock of the test is not worth five minutes.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +26,10 @@ from tests.peers.gateway import (
     GatewayProcess,
     db,
     free_port,
+    play_drill,
     sample_with_ami,
     sample_with_smpp,
     sample_with_smtp,
-    wait_for,
 )
 from tests.peers.sipp_peers import Sipp
 
@@ -95,21 +94,11 @@ def test_the_example_drill_through_the_real_channels(
     for old, new in TIMES.items():
         assert old in scenario, f"drills/mixed.toml changed: {old}"
         scenario = scenario.replace(old, new)
-    photo = (EXAMPLE.parent / "files" / "photo.png").read_bytes()
-    body = {
-        "file": "mixed.toml",
-        "scenario": scenario,
-        "files": {"files/photo.png": base64.b64encode(photo).decode()},
-    }
-    status, run = gw.request("POST", "/api/v1/drills", body, token=coordinator)
-    assert status == 201, run
-
-    def finished() -> dict[str, Any] | None:
-        _, doc = gw.request("GET", f"/api/v1/drills/{run['id']}", token=coordinator)
-        return doc if doc["state"] == "done" and doc["counts"]["found"] == 4 else None
-
+    photo = {"files/photo.png": (EXAMPLE.parent / "files" / "photo.png").read_bytes()}
     try:
-        done = wait_for("the four injects sent and found", finished, timeout=90)
+        done = play_drill(
+            gw, coordinator, scenario, file="mixed.toml", files=photo, found=4, timeout=90
+        )
     finally:
         calltaker.stop()
     call, sms, web, mail = done["injects"]
@@ -166,7 +155,7 @@ def test_the_example_drill_through_the_real_channels(
     assert notices == []
 
     # The scorecard: the figures are those of the events.
-    status, html = gw.request("GET", f"/api/v1/drills/{run['id']}/scorecard", token=coordinator)
+    status, html = gw.request("GET", f"/api/v1/drills/{done['id']}/scorecard", token=coordinator)
     assert status == 200
     assert isinstance(html, str) and "演练" in html
     for inject in (call, sms, web, mail):

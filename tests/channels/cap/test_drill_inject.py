@@ -13,7 +13,6 @@ the feed says Exercise for both incidents.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Iterator
 from datetime import datetime
@@ -39,7 +38,7 @@ from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
 from tests.channels.fakes import FakeContext, channel_city
 from tests.inline import Store, result, sqlite_copy
-from tests.peers.gateway import GatewayProcess, channel_gateway, db, wait_for
+from tests.peers.gateway import GatewayProcess, channel_gateway, db, play_drill
 
 ROOT = Path(__file__).resolve().parents[3]
 FLOOD = ROOT / "drills" / "files" / "flood-alert.xml"
@@ -348,19 +347,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
 
 def test_a_run_of_the_gateway_plays_both_and_the_feed_says_exercise(gw: GatewayProcess) -> None:
     token = gw.token("drill1", "drill_coordinator")
-    body = {
-        "file": "cap.toml",
-        "scenario": SCENARIO,
-        "files": {"files/flood-alert.xml": base64.b64encode(FLOOD.read_bytes()).decode()},
-    }
-    status, doc = gw.request("POST", "/api/v1/drills", body, token=token)
-    assert status == 201, doc
-
-    def found() -> dict[str, Any] | None:
-        _, d = gw.request("GET", f"/api/v1/drills/{doc['id']}", token=token)
-        return d if d["counts"]["found"] == 2 else None
-
-    done = wait_for("both reports", found)
+    files = {"files/flood-alert.xml": FLOOD.read_bytes()}
+    done = play_drill(gw, token, SCENARIO, file="cap.toml", files=files, found=2)
     assert [(i["status"], i["via"]) for i in done["injects"]] == [("sent", VIA)] * 2, done
     with db(gw) as conn:
         rows = conn.execute(

@@ -39,7 +39,7 @@ from gateway.store.tables import incidents, reports
 from gateway.targets import importer, records
 from tests.channels.fakes import FakeContext, channel_city
 from tests.inline import STATION, Store
-from tests.peers.gateway import GatewayProcess, channel_gateway, db, wait_for
+from tests.peers.gateway import GatewayProcess, channel_gateway, db, play_drill
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_PREMISES = ROOT / "gateway" / "targets" / "sample_premises.csv"
@@ -323,16 +323,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
 
 def test_a_run_plays_the_drill_accounts_alarm_and_finds_its_report(gw: GatewayProcess) -> None:
     token = gw.token("drill1", "drill_coordinator")
-    body = {"file": "dc09.toml", "scenario": SCENARIO, "files": {}}
-    status, doc = gw.request("POST", "/api/v1/drills", body, token=token)
-    assert status == 201, doc
-
-    def done() -> dict[str, Any] | None:
-        status, d = gw.request("GET", f"/api/v1/drills/{doc['id']}", token=token)
-        assert status == 200, d
-        return d if d["state"] == "done" and d["counts"]["found"] == 1 else None
-
-    run = wait_for("the run to end with the bank's report found", done, timeout=30)
+    run = play_drill(gw, token, SCENARIO, file="dc09.toml", found=1)
     bank, real = run["injects"]
     assert (bank["status"], real["status"]) == ("sent", "failed"), run
     assert bank["via"] == "经DC-09接收机（演练账号 0101，SIA-DCS，AES加密）"

@@ -37,7 +37,7 @@ from gateway.workflow.machine import Actor
 from gateway.workflow.table import Role
 from tests.channels.fakes import FakeContext, channel_city
 from tests.inline import Store, result, sqlite_copy
-from tests.peers.gateway import GatewayProcess, channel_gateway, db, wait_for
+from tests.peers.gateway import GatewayProcess, channel_gateway, db, play_drill
 from tests.peers.telegram import BotApi, peer_or_skip
 
 GROUP = -1001234567890  # a drill chat (a supergroup)
@@ -314,19 +314,7 @@ def test_a_run_of_the_gateway_plays_it_and_finds_its_report(
     gw: GatewayProcess, api: BotApi
 ) -> None:
     token = gw.token("drill1", "drill_coordinator")
-    status, doc = gw.request(
-        "POST",
-        "/api/v1/drills",
-        {"file": "tg.toml", "scenario": scenario(), "files": {}},
-        token=token,
-    )
-    assert status == 201, doc
-
-    def found() -> dict[str, Any] | None:
-        _, d = gw.request("GET", f"/api/v1/drills/{doc['id']}", token=token)
-        return d if d["counts"]["found"] == 1 else None
-
-    [one] = wait_for("the inject's report", found)["injects"]
+    [one] = play_drill(gw, token, scenario(), file="tg.toml", found=1)["injects"]
     assert one["status"] == "sent" and one["via"] == VIA, one
     with db(gw) as conn:
         rows = conn.execute(
