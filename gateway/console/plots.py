@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from twisted.logger import Logger
 
 from gateway.console.stats import BucketTable, Stats, StepStats
+from gateway.fonts import CJK_FILES  # Debian's files, for a font matplotlib's cache lacks
 
 log = Logger()
 
@@ -45,11 +46,6 @@ CJK_FONTS = (
     "WenQuanYi Micro Hei",
     "Noto Sans CJK JP",
     "Noto Sans CJK TC",
-)
-# Debian's files, for a font installed after matplotlib built its font cache.
-CJK_FILES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
 )
 
 PRIORITY_SHORT = {1: "一级", 2: "二级", 3: "三级", 4: "四级"}

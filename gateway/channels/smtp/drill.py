@@ -25,12 +25,9 @@ from gateway import phone
 from gateway.channels.smtp.service import SmtpChannel
 from gateway.drills.inject import DrillInject, InjectError, Sent
 from gateway.drills.scenario import Fax, Mail
+from gateway.fonts import CJK_FILES
 
 VIA = "经SMTP监听（演练发件人）"
-FONTS = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-)
 
 
 async def inject(smtp: SmtpChannel, drill: DrillInject) -> Sent:
@@ -101,7 +98,7 @@ def draw_page(text: str) -> bytes:
     page = Image.new("1", (1728, 2292), 1)
     draw = ImageDraw.Draw(page)
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont
-    for path in FONTS:
+    for path in CJK_FILES:
         try:
             font = ImageFont.truetype(path, 48)
             break
