@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.peers.gateway import GatewayProcess, db, smtp_gateway, wait_for
+from tests.peers.gateway import GatewayProcess, db, play_drill, smtp_gateway, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = ROOT / "drills" / "files" / "photo.png"
@@ -252,3 +252,36 @@ def test_the_command_says_what_is_wrong(
         cwd=ROOT,
     )
     assert nobody.returncode == 1 and "no token" in nobody.stderr
+
+
+FAX = """
+name = "传真演练"
+units = ["530100000000"]
+
+[[inject]]
+id = "fax"
+at = "+0:00"
+channel = "fax"
+from = "0871-60000777"
+text = "南坝路示例小学门口放学时段交通秩序混乱，请派员疏导。"
+expect = { incident = "school-traffic", category = "traffic", priority = 3, unit = "530100170000" }
+"""
+
+
+def test_a_fax_inject_is_a_page_the_fax_server_mails(gw: GatewayProcess, coordinator: str) -> None:
+    run = play_drill(gw, coordinator, FAX, file="fax.toml", found=1)
+    (fax,) = run["injects"]
+    assert fax["status"] == "sent", fax
+    row = (
+        db(gw)
+        .execute(
+            "SELECT channel, drill, sender_key, doc FROM reports WHERE receipt = ?",
+            (fax["report"],),
+        )
+        .fetchone()
+    )
+    assert (row["channel"], row["drill"], row["sender_key"]) == ("fax", 1, "phone:087160000777")
+    doc = json.loads(row["doc"])
+    assert doc["text"].startswith("传真报警：来自 087160000777，共1页。")
+    (page,) = doc["attachments"]
+    assert page["content_type"] == "image/tiff", page
